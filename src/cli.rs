@@ -1,0 +1,216 @@
+//! Command-line interface: argument definitions and one function per subcommand.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use bienvivre::progress::Progress;
+use bienvivre::run::{self, RunOptions};
+use bienvivre::synth::{self, SynthSpec};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bienvivre",
+    version,
+    about = "Territorial composite indices, computed exactly and fast"
+)]
+pub struct Cli {
+    /// Print nothing but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print stage timings and details on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Do not show the progress display.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline and write its outputs.
+    Run {
+        /// Pipeline file (TOML).
+        pipeline: PathBuf,
+        /// Where to write (default: outputs/<pipeline id>/).
+        #[arg(short, long)]
+        output_dir: Option<PathBuf>,
+    },
+    /// Check a pipeline and its data without writing anything; lists every problem.
+    Validate {
+        /// Pipeline file (TOML).
+        pipeline: PathBuf,
+    },
+    /// Generate seeded synthetic data (and optionally a pipeline for it).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// CSV file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write a pipeline over the generated file here.
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+    #[arg(long, default_value_t = 100)]
+    pub territories: usize,
+    #[arg(long, default_value_t = 10)]
+    pub groups: usize,
+    #[arg(long, default_value_t = 3)]
+    pub years: usize,
+    #[arg(long, default_value_t = 2022)]
+    pub first_year: i64,
+    #[arg(long, default_value_t = 12)]
+    pub indicators: usize,
+    /// Share of empty indicator cells.
+    #[arg(long, default_value_t = 0.03)]
+    pub missing: f64,
+    #[arg(long, default_value_t = 20_261_123)]
+    pub seed: u64,
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    let result = match &cli.command {
+        Command::Run {
+            pipeline,
+            output_dir,
+        } => run_cmd(&cli, pipeline, output_dir.clone()),
+        Command::Validate { pipeline } => validate_cmd(&cli, pipeline),
+        Command::Generate(args) => generate_cmd(&cli, args).map_err(|e| (e, 1)),
+    };
+    match result {
+        Ok(()) => 0,
+        Err((message, code)) => {
+            let message = message.trim_end();
+            if message.starts_with("error:") {
+                eprintln!("{message}");
+            } else {
+                eprintln!("error: {message}");
+            }
+            code
+        }
+    }
+}
+
+fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), (String, i32)> {
+    let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
+    let options = RunOptions {
+        pipeline: pipeline.to_path_buf(),
+        output_dir,
+    };
+    let summary = run::run(&options, &mut progress).map_err(|e| (e.to_string(), e.exit_code()))?;
+    let m = &summary.manifest;
+    if !cli.quiet {
+        for w in &m.warnings {
+            eprintln!("warning: {w}");
+        }
+        let years = match (m.counts.years.first(), m.counts.years.last()) {
+            (Some(a), Some(b)) if a != b => format!(" × {} years ({a}–{b})", m.counts.years.len()),
+            (Some(a), _) => format!(" ({a})"),
+            _ => String::new(),
+        };
+        println!(
+            "{}: {} territories{years}, {} indicators → {}",
+            m.pipeline_id,
+            m.counts.territories,
+            m.counts.indicators,
+            summary.output_dir.display()
+        );
+    }
+    if cli.verbose {
+        for (stage, ms) in &m.timings_ms {
+            eprintln!("  {stage:>10}: {ms} ms");
+        }
+    }
+    Ok(())
+}
+
+fn validate_cmd(cli: &Cli, pipeline: &Path) -> Result<(), (String, i32)> {
+    let (plan, rows) = run::validate(pipeline).map_err(|e| (e.to_string(), e.exit_code()))?;
+    if !cli.quiet {
+        println!(
+            "{}: ok ({} indicators, {} sources, {rows} territory rows)",
+            pipeline.display(),
+            plan.indicators().count(),
+            plan.sources.len()
+        );
+    }
+    Ok(())
+}
+
+fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> Result<(), String> {
+    if !(0.0..1.0).contains(&a.missing) {
+        return Err(format!("--missing must be in [0, 1), got {}", a.missing));
+    }
+    let spec = SynthSpec {
+        territories: a.territories,
+        groups: a.groups,
+        years: a.years,
+        first_year: a.first_year,
+        indicators: a.indicators,
+        missing: a.missing,
+        seed: a.seed,
+    };
+    let file =
+        File::create(&a.out).map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
+    let mut w = BufWriter::new(file);
+    synth::write_csv(&spec, &mut w)
+        .and_then(|()| w.flush())
+        .map_err(|e| format!("writing {}: {e}", a.out.display()))?;
+    if let Some(p) = &a.pipeline {
+        // The data path is written relative to the pipeline's directory.
+        let rel = relative_to(&a.out, p.parent().unwrap_or(std::path::Path::new("")));
+        let id = p
+            .file_stem()
+            .map_or("synthetic".into(), |s| s.to_string_lossy().into_owned());
+        std::fs::write(p, synth::pipeline_toml(&spec, &rel, &id))
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    }
+    if !cli.quiet {
+        println!("wrote {}", a.out.display());
+    }
+    Ok(())
+}
+
+/// `target` as seen from `base`, for paths given relative to the same directory.
+fn relative_to(target: &std::path::Path, base: &std::path::Path) -> String {
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (t, b) = (abs(target), abs(base));
+    let tc: Vec<_> = t.components().collect();
+    let bc: Vec<_> = b.components().collect();
+    let common = tc.iter().zip(&bc).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..bc.len() {
+        out.push("..");
+    }
+    for c in &tc[common..] {
+        out.push(c.as_os_str());
+    }
+    out.to_string_lossy().replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative_to("/a/data/x.csv".as_ref(), "/a/pipelines".as_ref()),
+            "../data/x.csv"
+        );
+        assert_eq!(relative_to("/a/x.csv".as_ref(), "/a".as_ref()), "x.csv");
+    }
+}

@@ -1,0 +1,295 @@
+//! The pipeline file: serde types mirroring the TOML, and loading with precise errors.
+//!
+//! Nothing here checks meaning (unknown parents, goalposts, weights…): that is `plan`'s job,
+//! which needs the spans kept here to point at the offending line. These types reject
+//! unknown keys so that a typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostic::{Location, Problem};
+
+/// A pipeline file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub pipeline: PipelineMeta,
+    pub territories: TerritoryColumns,
+    #[serde(rename = "source", default)]
+    pub sources: Vec<Spanned<SourceConfig>>,
+    #[serde(default)]
+    pub normalisation: NormalisationConfig,
+    #[serde(default)]
+    pub aggregation: AggregationDefaults,
+    pub index: Spanned<IndexConfig>,
+    #[serde(rename = "dimension", default)]
+    pub dimensions: Vec<Spanned<DimensionConfig>>,
+    #[serde(rename = "component", default)]
+    pub components: Vec<Spanned<ComponentConfig>>,
+    #[serde(rename = "indicator", default)]
+    pub indicators: Vec<Spanned<IndicatorConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineMeta {
+    /// Short id, used for the default output directory `outputs/<id>/`.
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Which source columns identify a territory (and, optionally, the year).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerritoryColumns {
+    pub id: Spanned<String>,
+    pub name: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
+    pub year: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// One row per territory (× year), one column per indicator.
+    #[default]
+    Wide,
+    /// One row per territory (× year) × indicator.
+    Long,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Relative to the pipeline file's directory.
+    pub path: Spanned<String>,
+    pub format: Option<Format>,
+    /// CSV field separator, one character (default `,`).
+    pub separator: Option<Spanned<String>>,
+    /// CSV decimal mark, `.` (default) or `,`.
+    pub decimal: Option<Spanned<String>>,
+    /// Cell texts that mean "missing" (default: empty, NA, N/A, n/a, NaN, :, ..).
+    pub missing_values: Option<Vec<String>>,
+    #[serde(default)]
+    pub layout: Layout,
+    /// Long layout: the column naming the indicator of each row.
+    pub indicator_column: Option<Spanned<String>>,
+    /// Long layout: the column holding the value.
+    pub value_column: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NormalisationConfig {
+    /// Clip rescaled indicator values to [0, 100].
+    #[serde(default)]
+    pub clip: bool,
+}
+
+/// Default aggregation rule of each level; a node's own `aggregation` overrides it.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationDefaults {
+    pub component: Option<Spanned<AggregationConfig>>,
+    pub dimension: Option<Spanned<AggregationConfig>>,
+    pub index: Option<Spanned<AggregationConfig>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Unweighted mean of the available children.
+    Arithmetic,
+    /// Weighted mean of the available children (children's `weight`).
+    Weighted,
+    Geometric,
+    Harmonic,
+    /// Generalised mean with exponent `p`.
+    Power,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationConfig {
+    pub method: Method,
+    /// Exponent of the power mean.
+    pub p: Option<f64>,
+    /// Minimum share (0–1) of children that must be present for a score.
+    pub min_share: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub aggregation: Option<Spanned<AggregationConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DimensionConfig {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub weight: Option<Spanned<f64>>,
+    pub aggregation: Option<Spanned<AggregationConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub dimension: Spanned<String>,
+    pub weight: Option<Spanned<f64>>,
+    pub aggregation: Option<Spanned<AggregationConfig>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    HigherIsBetter,
+    LowerIsBetter,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GoalpostKind {
+    /// `utopia` and `dystopia` are given.
+    Fixed,
+    /// Minimum and maximum across all territories and years.
+    Observed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorConfig {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub unit: Option<String>,
+    pub component: Spanned<String>,
+    /// Column (wide layout) or indicator code (long layout); defaults to `id`.
+    pub column: Option<Spanned<String>>,
+    pub direction: Direction,
+    pub goalposts: Option<Spanned<GoalpostKind>>,
+    /// Best value, in the indicator's original units (transformed like the data).
+    pub utopia: Option<Spanned<f64>>,
+    /// Worst value, in the indicator's original units (transformed like the data).
+    pub dystopia: Option<Spanned<f64>>,
+    /// Values above are set to this before any other transform.
+    pub cap_max: Option<f64>,
+    /// Values below are set to this before any other transform.
+    pub cap_min: Option<f64>,
+    /// Natural logarithm (after capping).
+    #[serde(default)]
+    pub log: bool,
+    pub weight: Option<Spanned<f64>>,
+}
+
+/// Errors loading a pipeline file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read pipeline file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Parse(Problem),
+}
+
+/// A parsed pipeline with the text it came from (spans point into it).
+#[derive(Debug)]
+pub struct LoadedConfig {
+    pub path: PathBuf,
+    pub text: String,
+    pub config: PipelineConfig,
+}
+
+impl LoadedConfig {
+    /// SHA-256 of the pipeline file, for the manifest.
+    pub fn sha256(&self) -> String {
+        crate::ingest::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+            self.text.as_bytes(),
+        ))
+    }
+
+    /// Location of a span of the pipeline file.
+    pub fn at(&self, span: std::ops::Range<usize>) -> Location {
+        Location::config_at(&self.path, &self.text, span.start)
+    }
+}
+
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let config = parse(path, &text)?;
+    Ok(LoadedConfig {
+        path: path.to_path_buf(),
+        text,
+        config,
+    })
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<PipelineConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let location = match e.span() {
+            Some(span) => Location::config_at(path, text, span.start),
+            None => Location::Config {
+                file: path.to_path_buf(),
+                line: 1,
+                column: 1,
+            },
+        };
+        // toml's message is one line ("unknown field `x`, expected one of …"); its own
+        // rendering repeats the file excerpt, which we replace by file:line:column.
+        ConfigError::Parse(Problem::new(location, e.message().trim().to_string()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[pipeline]
+id = "t"
+[territories]
+id = "code"
+[[source]]
+path = "x.csv"
+[index]
+id = "idx"
+"#;
+
+    #[test]
+    fn minimal_pipeline_parses() {
+        let c = parse(Path::new("p.toml"), MINIMAL).unwrap();
+        assert_eq!(c.pipeline.id.get_ref(), "t");
+        assert_eq!(c.sources.len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_line_and_column() {
+        let text = MINIMAL.replace("id = \"idx\"", "id = \"idx\"\nwieght = 2");
+        let err = parse(Path::new("p.toml"), &text).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("p.toml:10:1: unknown field `wieght`"),
+            "{msg}"
+        );
+    }
+}

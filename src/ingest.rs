@@ -1,0 +1,766 @@
+//! Reads the pipeline's sources into one frame: a row per territory (× year), a column per
+//! indicator (`raw:<id>`), plus `territory_id`, `territory_name`, `group` and `year`.
+//!
+//! CSV cells are read as text and parsed here rather than by polars' type inference, so
+//! that every bad cell is reported with its row and column, decimal commas are handled
+//! explicitly, and nothing is silently turned into NaN. Long sources are widened once here;
+//! several sources are joined on the territory keys. All problems of a phase (columns, then
+//! cells) are collected before reporting.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Format, Layout};
+use crate::diagnostic::{Location, Problem, Problems, closest, list};
+use crate::plan::{GROUP, IndicatorSpec, Plan, SourcePlan, TERRITORY_ID, TERRITORY_NAME, YEAR};
+use crate::transform;
+
+/// At most this many bad cells are listed per column; the rest are counted.
+const MAX_CELL_PROBLEMS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Problems(Problems),
+    #[error("reading {}: {source}", path.display())]
+    Polars {
+        path: PathBuf,
+        #[source]
+        source: PolarsError,
+    },
+}
+
+impl From<Problems> for IngestError {
+    fn from(p: Problems) -> Self {
+        IngestError::Problems(p)
+    }
+}
+
+/// What was read from one input file, for the manifest.
+#[derive(Debug, Clone)]
+pub struct InputSummary {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows: usize,
+}
+
+/// The ingested data.
+#[derive(Debug)]
+pub struct Table {
+    /// Sorted by territory id then year.
+    pub frame: DataFrame,
+    pub inputs: Vec<InputSummary>,
+}
+
+/// Reads, checks and widens every source of `plan`.
+pub fn load(plan: &Plan) -> Result<Table, IngestError> {
+    let mut problems = Vec::new();
+    let mut raws = Vec::new();
+    for sp in &plan.sources {
+        match read(sp) {
+            Ok(r) => raws.push(r),
+            Err(p) => problems.push(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Problems(problems).into());
+    }
+
+    let bindings = bind_columns(plan, &raws, &mut problems);
+    if !problems.is_empty() {
+        return Err(Problems(problems).into());
+    }
+
+    let mut parsed = Vec::new();
+    for (raw, binding) in raws.iter().zip(&bindings) {
+        parsed.push(parse_source(plan, raw, binding, &mut problems));
+    }
+    if !problems.is_empty() {
+        return Err(Problems(problems).into());
+    }
+
+    let mut frames = Vec::new();
+    for (raw, df) in raws.iter().zip(parsed) {
+        let df = df.expect("no problems means every source parsed");
+        let wide = match raw.plan.layout {
+            Layout::Wide => df,
+            Layout::Long => {
+                widen(plan, df, &bindings[frames.len()]).map_err(|source| IngestError::Polars {
+                    path: raw.plan.path.clone(),
+                    source,
+                })?
+            }
+        };
+        frames.push(wide);
+    }
+    let frame = combine(plan, frames).map_err(|source| IngestError::Polars {
+        path: plan.sources[0].path.clone(),
+        source,
+    })?;
+    let inputs = raws
+        .iter()
+        .map(|r| InputSummary {
+            path: r.plan.path.clone(),
+            sha256: r.sha256.clone(),
+            bytes: r.bytes,
+            rows: r.df.height(),
+        })
+        .collect();
+    Ok(Table { frame, inputs })
+}
+
+struct RawSource<'a> {
+    plan: &'a SourcePlan,
+    sha256: String,
+    bytes: u64,
+    /// CSV: every column as text. Parquet: as stored.
+    df: DataFrame,
+}
+
+impl RawSource<'_> {
+    fn cell(&self, row: usize, column: Option<&str>) -> Location {
+        Location::data_cell(
+            &self.plan.path,
+            Some(row + 1),
+            column,
+            self.plan.format == Format::Csv,
+        )
+    }
+
+    fn columns(&self) -> Vec<String> {
+        self.df
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    }
+}
+
+fn read(sp: &SourcePlan) -> Result<RawSource<'_>, Problem> {
+    let bytes = std::fs::read(&sp.path).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::NotFound {
+            format!("input file not found: {}", sp.path.display())
+        } else {
+            format!("cannot read input file {}: {e}", sp.path.display())
+        };
+        Problem::new(sp.declared_at.clone(), what)
+    })?;
+    let sha256 = hex(&Sha256::digest(&bytes));
+    let len = bytes.len() as u64;
+    let here = Location::data_file(&sp.path);
+    let df = match sp.format {
+        Format::Csv => {
+            if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+                return Err(Problem::new(here, "the file is empty (no header, no rows)"));
+            }
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(Some(0))
+                .map_parse_options(|o| o.with_separator(sp.separator).with_missing_is_null(true))
+                .into_reader_with_file_handle(Cursor::new(bytes))
+                .finish()
+        }
+        Format::Parquet => ParquetReader::new(Cursor::new(bytes)).finish(),
+    }
+    .map_err(|e| Problem::new(here.clone(), format!("cannot parse the file: {e}")))?;
+    if df.height() == 0 {
+        return Err(Problem::new(
+            here,
+            "the table is empty: it has a header but no data rows",
+        ));
+    }
+    Ok(RawSource {
+        plan: sp,
+        sha256,
+        bytes: len,
+        df,
+    })
+}
+
+/// Which indicators a source provides, and under which column (wide) or code (long).
+#[derive(Debug, Default)]
+struct Binding {
+    /// (indicator id, column or code)
+    indicators: Vec<(String, String)>,
+}
+
+fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>) -> Vec<Binding> {
+    let mut bindings: Vec<Binding> = raws.iter().map(|_| Binding::default()).collect();
+    // Key columns must be in every source.
+    for raw in raws {
+        let columns = raw.columns();
+        let mut need = vec![("territory id", Some(&plan.keys.id))];
+        need.push(("year", plan.keys.year.as_ref()));
+        if raw.plan.layout == Layout::Long {
+            need.push(("indicator", raw.plan.indicator_column.as_ref()));
+            need.push(("value", raw.plan.value_column.as_ref()));
+        }
+        for (what, name) in need {
+            if let Some(name) = name
+                && !columns.iter().any(|c| c == name)
+            {
+                problems.push(unknown_column(
+                    &raw.plan.path,
+                    name,
+                    what,
+                    &columns,
+                    &plan.keys.declared_at,
+                ));
+            }
+        }
+        for (what, name) in [
+            ("territory name", &plan.keys.name),
+            ("group", &plan.keys.group),
+        ] {
+            if let Some(name) = name
+                && raws.len() == 1
+                && !columns.iter().any(|c| c == name)
+            {
+                problems.push(unknown_column(
+                    &raw.plan.path,
+                    name,
+                    what,
+                    &columns,
+                    &plan.keys.declared_at,
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return bindings;
+    }
+
+    // Long sources: the indicator codes they hold.
+    let codes: Vec<Option<HashSet<String>>> = raws
+        .iter()
+        .map(|raw| {
+            let c = raw.plan.indicator_column.as_ref()?;
+            let column = raw.df.column(c).ok()?.cast(&DataType::String).ok()?;
+            let set = column
+                .str()
+                .ok()?
+                .iter()
+                .flatten()
+                .map(|s| s.trim().to_owned())
+                .collect();
+            Some(set)
+        })
+        .collect();
+
+    for (node, spec) in plan.indicators() {
+        let mut found = Vec::new();
+        for (k, raw) in raws.iter().enumerate() {
+            let has = match &codes[k] {
+                Some(set) => set.contains(&spec.column),
+                None => raw.df.column(&spec.column).is_ok(),
+            };
+            if has {
+                found.push(k);
+            }
+        }
+        match found.as_slice() {
+            [k] => bindings[*k]
+                .indicators
+                .push((node.id.clone(), spec.column.clone())),
+            [] => {
+                let mut available: Vec<String> = Vec::new();
+                for (k, raw) in raws.iter().enumerate() {
+                    match &codes[k] {
+                        Some(set) => {
+                            let mut v: Vec<String> = set.iter().cloned().collect();
+                            v.sort();
+                            available.extend(v);
+                        }
+                        None => available.extend(raw.columns()),
+                    }
+                }
+                let files: Vec<String> = raws
+                    .iter()
+                    .map(|r| r.plan.path.display().to_string())
+                    .collect();
+                let what = if spec.column == node.id {
+                    format!(
+                        "indicator \"{}\" is not in the data ({})",
+                        node.id,
+                        files.join(", ")
+                    )
+                } else {
+                    format!(
+                        "column \"{}\" of indicator \"{}\" is not in the data ({})",
+                        spec.column,
+                        node.id,
+                        files.join(", ")
+                    )
+                };
+                let mut help = format!("available: {}", list(&available, 40));
+                if let Some(s) = closest(&spec.column, available.iter().map(String::as_str)) {
+                    help = format!("did you mean \"{s}\"? {help}");
+                }
+                problems.push(Problem::new(spec.declared_at.clone(), what).with_help(help));
+            }
+            many => {
+                let files: Vec<String> = many
+                    .iter()
+                    .map(|&k| raws[k].plan.path.display().to_string())
+                    .collect();
+                problems.push(Problem::new(
+                    spec.declared_at.clone(),
+                    format!(
+                        "indicator \"{}\" (\"{}\") is in several sources: {}",
+                        node.id,
+                        spec.column,
+                        files.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    bindings
+}
+
+fn unknown_column(
+    file: &Path,
+    name: &str,
+    what: &str,
+    columns: &[String],
+    declared_at: &Location,
+) -> Problem {
+    let mut help = format!("available columns: {}", list(columns, 40));
+    if let Some(s) = closest(name, columns.iter().map(String::as_str)) {
+        help = format!("did you mean \"{s}\"? {help}");
+    }
+    Problem::new(
+        Location::data_file(file),
+        format!("no column \"{name}\" ({what} column, set at {declared_at})"),
+    )
+    .with_help(help)
+}
+
+/// Bad cells of one column: the first few with their rows, then a count.
+struct CellProblems<'a> {
+    out: &'a mut Vec<Problem>,
+    per_column: BTreeMap<String, usize>,
+}
+
+impl CellProblems<'_> {
+    fn report(&mut self, location: Location, column: &str, message: String) {
+        let n = self.per_column.entry(column.to_owned()).or_insert(0);
+        *n += 1;
+        if *n <= MAX_CELL_PROBLEMS {
+            self.out.push(Problem::new(location, message));
+        }
+    }
+
+    fn finish(self, file: &Path) {
+        for (column, n) in self.per_column {
+            if n > MAX_CELL_PROBLEMS {
+                self.out.push(Problem::new(
+                    Location::data_cell(file, None, Some(&column), true),
+                    format!(
+                        "… and {} more bad cells in this column",
+                        n - MAX_CELL_PROBLEMS
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Parses keys and values of one source into typed columns:
+/// keys, then `raw:<id>` (wide) or `__code`, `__value` (long).
+fn parse_source(
+    plan: &Plan,
+    raw: &RawSource<'_>,
+    binding: &Binding,
+    problems: &mut Vec<Problem>,
+) -> Option<DataFrame> {
+    let sp = raw.plan;
+    let mut cells = CellProblems {
+        out: problems,
+        per_column: BTreeMap::new(),
+    };
+    let missing: HashSet<&str> = sp.missing_values.iter().map(|s| s.trim()).collect();
+    let mut columns: Vec<Column> = Vec::new();
+
+    // Territory id: text, trimmed, never empty.
+    let id_name = &plan.keys.id;
+    let ids = as_text(raw, id_name);
+    let ids: StringChunked = ids
+        .iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let v = v.map(str::trim).filter(|v| !v.is_empty());
+            if v.is_none() {
+                cells.report(
+                    raw.cell(row, Some(id_name)),
+                    id_name,
+                    "empty territory id".into(),
+                );
+            }
+            v
+        })
+        .collect();
+    columns.push(ids.with_name(TERRITORY_ID.into()).into_column());
+
+    for (key, out) in [(&plan.keys.name, TERRITORY_NAME), (&plan.keys.group, GROUP)] {
+        if let Some(name) = key
+            && raw.df.column(name).is_ok()
+        {
+            let v: StringChunked = as_text(raw, name)
+                .iter()
+                .map(|v| v.map(str::trim).filter(|v| !v.is_empty()))
+                .collect();
+            columns.push(v.with_name(out.into()).into_column());
+        }
+    }
+
+    if let Some(year_name) = &plan.keys.year {
+        let years: Int64Chunked = as_text(raw, year_name)
+            .iter()
+            .enumerate()
+            .map(|(row, v)| {
+                let parsed = v.map(str::trim).and_then(|v| v.parse::<i64>().ok());
+                if parsed.is_none() {
+                    let shown = v.map_or("an empty cell".to_owned(), |v| format!("\"{v}\""));
+                    cells.report(
+                        raw.cell(row, Some(year_name)),
+                        year_name,
+                        format!("year must be a whole number, got {shown}"),
+                    );
+                }
+                parsed
+            })
+            .collect();
+        columns.push(years.with_name(YEAR.into()).into_column());
+    }
+
+    let specs: HashMap<&str, (&str, &IndicatorSpec)> = plan
+        .indicators()
+        .map(|(n, s)| (n.id.as_str(), (n.id.as_str(), s)))
+        .collect();
+    match sp.layout {
+        Layout::Wide => {
+            for (id, column) in &binding.indicators {
+                let (_, spec) = specs[id.as_str()];
+                let values = parse_numbers(raw, column, &missing, &mut cells, |_| Some(spec));
+                columns.push(values.with_name(Plan::raw_column(id).into()).into_column());
+            }
+        }
+        Layout::Long => {
+            let code_col = sp
+                .indicator_column
+                .as_deref()
+                .expect("plan checks long sources");
+            let value_col = sp
+                .value_column
+                .as_deref()
+                .expect("plan checks long sources");
+            let by_code: HashMap<&str, &IndicatorSpec> = binding
+                .indicators
+                .iter()
+                .map(|(id, code)| (code.as_str(), specs[id.as_str()].1))
+                .collect();
+            let codes: StringChunked = as_text(raw, code_col)
+                .iter()
+                .map(|v| v.map(str::trim))
+                .collect();
+            let code_of_row: Vec<Option<&str>> = codes.iter().collect();
+            let values = parse_numbers(raw, value_col, &missing, &mut cells, |row| {
+                code_of_row[row].and_then(|c| by_code.get(c).copied())
+            });
+            columns.push(codes.with_name("__code".into()).into_column());
+            columns.push(values.with_name("__value".into()).into_column());
+        }
+    }
+    cells.finish(&sp.path);
+    if !problems.is_empty() {
+        return None;
+    }
+    let df = DataFrame::new(raw.df.height(), columns).ok()?;
+    duplicates(plan, raw, &df, problems);
+    problems.is_empty().then_some(df)
+}
+
+fn as_text(raw: &RawSource<'_>, name: &str) -> StringChunked {
+    let column = raw
+        .df
+        .column(name)
+        .expect("columns are bound before parsing");
+    column
+        .cast(&DataType::String)
+        .expect("every column casts to text")
+        .str()
+        .expect("cast to text")
+        .clone()
+}
+
+/// Parses a value column; `spec_of(row)` gives the indicator the row belongs to (for domain
+/// checks), or None when the row is not used.
+fn parse_numbers<'s>(
+    raw: &RawSource<'_>,
+    column: &str,
+    missing: &HashSet<&str>,
+    cells: &mut CellProblems<'_>,
+    spec_of: impl Fn(usize) -> Option<&'s IndicatorSpec>,
+) -> Float64Chunked {
+    let sp = raw.plan;
+    let source = raw
+        .df
+        .column(column)
+        .expect("columns are bound before parsing");
+    let numeric = source.dtype().is_primitive_numeric();
+    let text = if numeric {
+        None
+    } else {
+        Some(as_text(raw, column))
+    };
+    let floats = if numeric {
+        Some(
+            source
+                .cast(&DataType::Float64)
+                .expect("numeric casts to f64"),
+        )
+    } else {
+        None
+    };
+    let floats = floats
+        .as_ref()
+        .map(|c| c.f64().expect("cast to f64").clone());
+    let mut scratch = String::new();
+    (0..raw.df.height())
+        .map(|row| {
+            let spec = spec_of(row);
+            let value = match (&floats, &text) {
+                (Some(f), _) => f.get(row),
+                (None, Some(t)) => {
+                    let cell = t.get(row)?;
+                    let trimmed = cell.trim();
+                    if missing.contains(trimmed) {
+                        return None;
+                    }
+                    let parsed = if sp.decimal_comma {
+                        scratch.clear();
+                        scratch.extend(
+                            trimmed
+                                .chars()
+                                .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}'))
+                                .map(|c| if c == ',' { '.' } else { c }),
+                        );
+                        scratch.parse::<f64>()
+                    } else {
+                        trimmed.parse::<f64>()
+                    };
+                    match parsed {
+                        Ok(v) => Some(v),
+                        Err(_) => {
+                            if spec.is_some() {
+                                let hint = if !sp.decimal_comma && trimmed.contains(',') {
+                                    " (a decimal comma? set decimal = \",\" on the source)"
+                                } else {
+                                    ""
+                                };
+                                cells.report(
+                                    raw.cell(row, Some(column)),
+                                    column,
+                                    format!("\"{cell}\" is not a number{hint}"),
+                                );
+                            }
+                            return None;
+                        }
+                    }
+                }
+                (None, None) => unreachable!("either numeric or text"),
+            }?;
+            let spec = spec?;
+            if !value.is_finite() {
+                cells.report(
+                    raw.cell(row, Some(column)),
+                    column,
+                    format!("{value} is not a finite number"),
+                );
+                return None;
+            }
+            if let Some(why) = transform::domain_error(spec, value) {
+                cells.report(raw.cell(row, Some(column)), column, why);
+                return None;
+            }
+            Some(value)
+        })
+        .collect()
+}
+
+/// Reports territory (× year) (× indicator) keys that appear on more than one row.
+fn duplicates(plan: &Plan, raw: &RawSource<'_>, df: &DataFrame, problems: &mut Vec<Problem>) {
+    let mut keys = vec![col(TERRITORY_ID)];
+    if plan.has_years() {
+        keys.push(col(YEAR));
+    }
+    if raw.plan.layout == Layout::Long {
+        keys.push(col("__code"));
+    }
+    let found = df
+        .clone()
+        .lazy()
+        .with_row_index("__row", None)
+        .group_by(keys.clone())
+        .agg([
+            len().alias("__n"),
+            col("__row").min().alias("__first"),
+            col("__row").max().alias("__last"),
+        ])
+        .filter(col("__n").gt(lit(1)))
+        .sort(["__first"], SortMultipleOptions::default())
+        .limit(MAX_CELL_PROBLEMS as IdxSize + 1)
+        .collect();
+    let Ok(found) = found else { return };
+    let what = match (plan.has_years(), raw.plan.layout) {
+        (false, Layout::Wide) => "territory",
+        (true, Layout::Wide) => "territory × year",
+        (false, Layout::Long) => "territory × indicator",
+        (true, Layout::Long) => "territory × year × indicator",
+    };
+    for i in 0..found.height() {
+        let get = |name: &str| {
+            found
+                .column(name)
+                .ok()
+                .and_then(|c| c.get(i).ok())
+                .map(|v| v.to_string().trim_matches('"').to_owned())
+        };
+        let mut key = get(TERRITORY_ID).unwrap_or_default();
+        if plan.has_years() {
+            key = format!("{key}, {}", get(YEAR).unwrap_or_default());
+        }
+        if raw.plan.layout == Layout::Long {
+            key = format!("{key}, {}", get("__code").unwrap_or_default());
+        }
+        let n = get("__n").unwrap_or_default();
+        let first: usize = get("__first").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let last: usize = get("__last").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let line = |r: usize| {
+            if raw.plan.format == Format::Csv {
+                format!("row {} (line {})", r + 1, r + 2)
+            } else {
+                format!("row {}", r + 1)
+            }
+        };
+        problems.push(
+            Problem::new(
+                raw.cell(first, Some(&plan.keys.id)),
+                format!(
+                    "duplicate {what} ({key}): {n} rows, first at {} and last at {}",
+                    line(first),
+                    line(last)
+                ),
+            )
+            .with_help(
+                "each territory (× year) must appear once; aggregate or remove the repeated rows",
+            ),
+        );
+    }
+}
+
+/// Long source (keys, `__code`, `__value`) → one row per key, one `raw:<id>` column per indicator.
+fn widen(plan: &Plan, long: DataFrame, binding: &Binding) -> PolarsResult<DataFrame> {
+    let keys = key_exprs(plan);
+    let mut firsts: Vec<Expr> = Vec::new();
+    for name in [TERRITORY_NAME, GROUP] {
+        if long.column(name).is_ok() {
+            firsts.push(col(name).first());
+        }
+    }
+    let lf = long.lazy();
+    let mut wide = lf.clone().group_by_stable(keys.clone()).agg(firsts);
+    for (id, code) in &binding.indicators {
+        let one = lf
+            .clone()
+            .filter(col("__code").eq(lit(code.clone())))
+            .select(
+                keys.iter()
+                    .cloned()
+                    .chain([col("__value").alias(Plan::raw_column(id))])
+                    .collect::<Vec<_>>(),
+            );
+        wide = wide.join(
+            one,
+            keys.clone(),
+            keys.clone(),
+            JoinArgs::new(JoinType::Left),
+        );
+    }
+    wide.collect()
+}
+
+fn key_exprs(plan: &Plan) -> Vec<Expr> {
+    let mut keys = vec![col(TERRITORY_ID)];
+    if plan.has_years() {
+        keys.push(col(YEAR));
+    }
+    keys
+}
+
+/// Joins the per-source frames on the keys and gives every frame the same key columns.
+fn combine(plan: &Plan, frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let keys = key_exprs(plan);
+    let mut names: Vec<Vec<Expr>> = vec![Vec::new(), Vec::new()];
+    let mut joined: Option<LazyFrame> = None;
+    for (k, df) in frames.into_iter().enumerate() {
+        let present: Vec<bool> = [TERRITORY_NAME, GROUP]
+            .iter()
+            .map(|n| df.column(n).is_ok())
+            .collect();
+        let mut lf = df.lazy();
+        for (slot, name) in [TERRITORY_NAME, GROUP].into_iter().enumerate() {
+            if present[slot] {
+                let renamed = format!("__{name}_{k}");
+                lf = lf.rename([name], [renamed.as_str()], true);
+                names[slot].push(col(renamed));
+            }
+        }
+        joined = Some(match joined {
+            None => lf,
+            Some(acc) => acc.join(
+                lf,
+                keys.clone(),
+                keys.clone(),
+                JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+            ),
+        });
+    }
+    let joined = joined.expect("a plan has at least one source");
+    let first_present = |exprs: &[Expr]| -> Expr {
+        exprs
+            .iter()
+            .rev()
+            .fold(lit(NULL).cast(DataType::String), |acc, e| {
+                when(e.clone().is_not_null()).then(e.clone()).otherwise(acc)
+            })
+    };
+    let mut select = vec![
+        col(TERRITORY_ID),
+        first_present(&names[0]).alias(TERRITORY_NAME),
+        first_present(&names[1]).alias(GROUP),
+    ];
+    select.push(if plan.has_years() {
+        col(YEAR)
+    } else {
+        lit(NULL).cast(DataType::Int64).alias(YEAR)
+    });
+    select.extend(plan.indicators().map(|(n, _)| col(Plan::raw_column(&n.id))));
+    joined
+        .select(select)
+        .sort(
+            [TERRITORY_ID, YEAR],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

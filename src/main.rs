@@ -1,0 +1,11 @@
+//! `bienvivre` binary: parse arguments, run, map errors to exit codes
+//! (0 ok, 1 data or run error, 2 usage or pipeline-file error).
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    std::process::exit(cli::main(cli));
+}

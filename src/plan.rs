@@ -1,0 +1,835 @@
+//! Resolves a pipeline config into what the computation runs on: the node table and settings.
+//!
+//! Every check that needs only the pipeline file happens here, and all problems are
+//! collected before reporting, so one `validate` shows them all. Checks that need the data
+//! (columns, cells) belong to `ingest`. The framework tree becomes a flat table of nodes
+//! (index first, then dimensions, components and indicators in file order), from which
+//! `normalise` and `aggregate` generate one polars expression per node.
+
+use std::collections::HashMap;
+use std::path::{Component as PathComponent, Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::config::{
+    AggregationConfig, Direction, Format, GoalpostKind, Layout, LoadedConfig, Method,
+    PipelineConfig,
+};
+use crate::diagnostic::{Location, Problem, Problems, closest, list};
+
+/// Column names of the key columns in every frame and output.
+pub const TERRITORY_ID: &str = "territory_id";
+pub const TERRITORY_NAME: &str = "territory_name";
+pub const GROUP: &str = "group";
+pub const YEAR: &str = "year";
+const RESERVED: [&str; 8] = [
+    TERRITORY_ID,
+    TERRITORY_NAME,
+    GROUP,
+    YEAR,
+    "level",
+    "node_id",
+    "value",
+    "rank",
+];
+
+/// Default minimum share of children that must be present for a parent to get a score.
+pub const DEFAULT_MIN_SHARE: f64 = 0.5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Indicator,
+    Component,
+    Dimension,
+    Index,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Indicator => "indicator",
+            Level::Component => "component",
+            Level::Dimension => "dimension",
+            Level::Index => "index",
+        }
+    }
+}
+
+/// How a parent node combines its children.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mean {
+    /// Weighted arithmetic mean (weights all 1 for the unweighted one).
+    Arithmetic,
+    Geometric,
+    Harmonic,
+    Power(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub method: Method,
+    pub mean: Mean,
+    pub min_share: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Goalposts {
+    /// In the indicator's original units.
+    Fixed {
+        utopia: f64,
+        dystopia: f64,
+    },
+    Observed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorSpec {
+    /// Column (wide) or indicator code (long) in the data.
+    pub column: String,
+    pub direction: Direction,
+    pub goalposts: Goalposts,
+    pub cap_min: Option<f64>,
+    pub cap_max: Option<f64>,
+    pub log: bool,
+    pub unit: Option<String>,
+    /// Where the indicator is declared, for data errors that concern it.
+    pub declared_at: Location,
+}
+
+impl IndicatorSpec {
+    /// The transform applied to raw values and fixed goalposts alike (cap, then log).
+    pub fn transform_value(&self, mut x: f64) -> f64 {
+        if let Some(m) = self.cap_max {
+            x = x.min(m);
+        }
+        if let Some(m) = self.cap_min {
+            x = x.max(m);
+        }
+        if self.log { x.ln() } else { x }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    pub level: Level,
+    pub parent: Option<usize>,
+    pub children: Vec<usize>,
+    /// Weight within its parent (1 unless given).
+    pub weight: f64,
+    /// Set for every node but indicators.
+    pub rule: Option<Rule>,
+    /// Set for indicators only.
+    pub indicator: Option<IndicatorSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcePlan {
+    pub path: PathBuf,
+    pub format: Format,
+    pub separator: u8,
+    pub decimal_comma: bool,
+    pub missing_values: Vec<String>,
+    pub layout: Layout,
+    pub indicator_column: Option<String>,
+    pub value_column: Option<String>,
+    /// The `path = …` line, for "file not found".
+    pub declared_at: Location,
+}
+
+/// Which source columns hold the territory keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyColumns {
+    pub id: String,
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub year: Option<String>,
+    pub declared_at: Location,
+}
+
+/// A resolved, checked pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub pipeline_path: PathBuf,
+    pub pipeline_sha256: String,
+    pub id: String,
+    pub name: String,
+    pub keys: KeyColumns,
+    pub sources: Vec<SourcePlan>,
+    /// Index at 0, then dimensions, components, indicators, each in file order.
+    pub nodes: Vec<Node>,
+    pub clip: bool,
+}
+
+impl Plan {
+    pub fn nodes_at(&self, level: Level) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(move |n| n.level == level)
+    }
+
+    pub fn indicators(&self) -> impl Iterator<Item = (&Node, &IndicatorSpec)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.indicator.as_ref().map(|s| (n, s)))
+    }
+
+    /// Column holding the raw (then transformed) values of an indicator.
+    pub fn raw_column(indicator_id: &str) -> String {
+        format!("raw:{indicator_id}")
+    }
+
+    pub fn has_years(&self) -> bool {
+        self.keys.year.is_some()
+    }
+}
+
+const DEFAULT_MISSING: [&str; 7] = ["", "NA", "N/A", "n/a", "NaN", ":", ".."];
+
+/// Resolves and checks a loaded pipeline; returns every problem found.
+pub fn resolve(loaded: &LoadedConfig) -> Result<Plan, Problems> {
+    let mut r = Resolver {
+        loaded,
+        problems: Vec::new(),
+    };
+    let plan = r.resolve(&loaded.config);
+    if r.problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(Problems(r.problems))
+    }
+}
+
+struct Resolver<'a> {
+    loaded: &'a LoadedConfig,
+    problems: Vec<Problem>,
+}
+
+impl Resolver<'_> {
+    fn at<T>(&self, s: &Spanned<T>) -> Location {
+        self.loaded.at(s.span())
+    }
+
+    fn problem(&mut self, location: Location, message: impl Into<String>) -> &mut Problem {
+        self.problems.push(Problem::new(location, message));
+        self.problems.last_mut().expect("just pushed")
+    }
+
+    fn resolve(&mut self, c: &PipelineConfig) -> Plan {
+        let id = c.pipeline.id.get_ref().clone();
+        if !is_valid_id(&id) || id.starts_with('.') {
+            self.problem(
+                self.at(&c.pipeline.id),
+                format!("pipeline id \"{id}\" is not usable as a directory name"),
+            )
+            .help = Some("use letters, digits, '_', '-' or '.' (not first)".into());
+        }
+        let keys = KeyColumns {
+            id: c.territories.id.get_ref().clone(),
+            name: c.territories.name.as_ref().map(|s| s.get_ref().clone()),
+            group: c.territories.group.as_ref().map(|s| s.get_ref().clone()),
+            year: c.territories.year.as_ref().map(|s| s.get_ref().clone()),
+            declared_at: self.at(&c.territories.id),
+        };
+        let sources = self.sources(c);
+        let nodes = self.nodes(c);
+        Plan {
+            pipeline_path: self.loaded.path.clone(),
+            pipeline_sha256: self.loaded.sha256(),
+            name: c.pipeline.name.clone().unwrap_or_else(|| id.clone()),
+            id,
+            keys,
+            sources,
+            nodes,
+            clip: c.normalisation.clip,
+        }
+    }
+
+    fn sources(&mut self, c: &PipelineConfig) -> Vec<SourcePlan> {
+        if c.sources.is_empty() {
+            self.problem(
+                Location::config_at(&self.loaded.path, &self.loaded.text, 0),
+                "the pipeline has no [[source]]",
+            );
+        }
+        let base = self.loaded.path.parent().unwrap_or(Path::new(""));
+        let mut out = Vec::new();
+        for s in &c.sources {
+            let here = self.at(s);
+            let s = s.get_ref();
+            let path = normalise_path(&base.join(s.path.get_ref()));
+            let format = match s.format {
+                Some(f) => f,
+                None => match path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_lowercase)
+                {
+                    Some(e) if e == "csv" || e == "txt" || e == "tsv" => Format::Csv,
+                    Some(e) if e == "parquet" || e == "pq" => Format::Parquet,
+                    _ => {
+                        self.problem(
+                            self.at(&s.path),
+                            format!(
+                                "cannot tell the format of \"{}\" from its name",
+                                s.path.get_ref()
+                            ),
+                        )
+                        .help = Some("add format = \"csv\" or format = \"parquet\"".into());
+                        Format::Csv
+                    }
+                },
+            };
+            let separator = match &s.separator {
+                None => b',',
+                Some(sep) => {
+                    let v = sep.get_ref();
+                    let v = if v == "\\t" { "\t" } else { v.as_str() };
+                    if v.len() == 1 && v.is_ascii() {
+                        v.as_bytes()[0]
+                    } else {
+                        self.problem(
+                            self.at(sep),
+                            format!("separator must be one ASCII character, got \"{v}\""),
+                        );
+                        b','
+                    }
+                }
+            };
+            let decimal_comma = match &s.decimal {
+                None => false,
+                Some(d) => match d.get_ref().as_str() {
+                    "." => false,
+                    "," => {
+                        if separator == b',' {
+                            self.problem(
+                                self.at(d),
+                                "decimal \",\" needs a separator other than \",\"",
+                            )
+                            .help = Some("French exports use separator = \";\"".into());
+                        }
+                        true
+                    }
+                    other => {
+                        self.problem(
+                            self.at(d),
+                            format!("decimal must be \".\" or \",\", got \"{other}\""),
+                        );
+                        false
+                    }
+                },
+            };
+            if format == Format::Parquet {
+                for (opt, set) in [
+                    ("separator", s.separator.is_some()),
+                    ("decimal", s.decimal.is_some()),
+                    ("missing_values", s.missing_values.is_some()),
+                ] {
+                    if set {
+                        self.problem(here.clone(), format!("`{opt}` applies to CSV sources only"));
+                    }
+                }
+            }
+            let (indicator_column, value_column) = match s.layout {
+                Layout::Long => {
+                    if s.indicator_column.is_none() || s.value_column.is_none() {
+                        self.problem(
+                            here.clone(),
+                            "a long source needs `indicator_column` and `value_column`",
+                        );
+                    }
+                    (
+                        s.indicator_column.as_ref().map(|v| v.get_ref().clone()),
+                        s.value_column.as_ref().map(|v| v.get_ref().clone()),
+                    )
+                }
+                Layout::Wide => {
+                    if s.indicator_column.is_some() || s.value_column.is_some() {
+                        self.problem(
+                            here.clone(),
+                            "`indicator_column`/`value_column` apply to layout = \"long\" only",
+                        );
+                    }
+                    (None, None)
+                }
+            };
+            out.push(SourcePlan {
+                path,
+                format,
+                separator,
+                decimal_comma,
+                missing_values: s
+                    .missing_values
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_MISSING.iter().map(|v| v.to_string()).collect()),
+                layout: s.layout,
+                indicator_column,
+                value_column,
+                declared_at: self.at(&s.path),
+            });
+        }
+        out
+    }
+
+    fn nodes(&mut self, c: &PipelineConfig) -> Vec<Node> {
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut seen: HashMap<String, Location> = HashMap::new();
+        let mut declare = |r: &mut Self, id: &Spanned<String>| {
+            let v = id.get_ref();
+            let here = r.at(id);
+            if !is_valid_id(v) || RESERVED.contains(&v.as_str()) || v.starts_with("raw:") {
+                r.problem(here.clone(), format!("\"{v}\" cannot be a node id"))
+                    .help = Some(format!(
+                    "use letters, digits, '_', '-' or '.'; not one of {}",
+                    list(&RESERVED, 8)
+                ));
+            }
+            if let Some(first) = seen.get(v) {
+                let msg = format!("node id \"{v}\" is used twice (first at {first})");
+                r.problem(here, msg);
+            } else {
+                seen.insert(v.clone(), here);
+            }
+        };
+
+        // Index.
+        let index = c.index.get_ref();
+        declare(self, &index.id);
+        let rule = self.rule(
+            index.aggregation.as_ref(),
+            c.aggregation.index.as_ref(),
+            Level::Index,
+        );
+        nodes.push(Node {
+            id: index.id.get_ref().clone(),
+            name: index
+                .name
+                .clone()
+                .unwrap_or_else(|| index.id.get_ref().clone()),
+            level: Level::Index,
+            parent: None,
+            children: Vec::new(),
+            weight: 1.0,
+            rule: Some(rule),
+            indicator: None,
+        });
+
+        // Dimensions.
+        let mut dim_pos: HashMap<String, usize> = HashMap::new();
+        for d in &c.dimensions {
+            let d = d.get_ref();
+            declare(self, &d.id);
+            let rule = self.rule(
+                d.aggregation.as_ref(),
+                c.aggregation.dimension.as_ref(),
+                Level::Dimension,
+            );
+            let weight = self.weight(d.weight.as_ref());
+            let i = nodes.len();
+            dim_pos.entry(d.id.get_ref().clone()).or_insert(i);
+            nodes[0].children.push(i);
+            nodes.push(Node {
+                id: d.id.get_ref().clone(),
+                name: d.name.clone().unwrap_or_else(|| d.id.get_ref().clone()),
+                level: Level::Dimension,
+                parent: Some(0),
+                children: Vec::new(),
+                weight,
+                rule: Some(rule),
+                indicator: None,
+            });
+        }
+
+        // Components.
+        let mut comp_pos: HashMap<String, usize> = HashMap::new();
+        for comp in &c.components {
+            let comp = comp.get_ref();
+            declare(self, &comp.id);
+            let rule = self.rule(
+                comp.aggregation.as_ref(),
+                c.aggregation.component.as_ref(),
+                Level::Component,
+            );
+            let weight = self.weight(comp.weight.as_ref());
+            let parent = self.parent(&comp.dimension, &dim_pos, "dimension");
+            let i = nodes.len();
+            comp_pos.entry(comp.id.get_ref().clone()).or_insert(i);
+            if let Some(p) = parent {
+                nodes[p].children.push(i);
+            }
+            nodes.push(Node {
+                id: comp.id.get_ref().clone(),
+                name: comp
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| comp.id.get_ref().clone()),
+                level: Level::Component,
+                parent,
+                children: Vec::new(),
+                weight,
+                rule: Some(rule),
+                indicator: None,
+            });
+        }
+
+        // Indicators.
+        for ind in &c.indicators {
+            let here = self.at(ind);
+            let ind = ind.get_ref();
+            declare(self, &ind.id);
+            let weight = self.weight(ind.weight.as_ref());
+            let parent = self.parent(&ind.component, &comp_pos, "component");
+            let spec = self.indicator_spec(ind, here);
+            let i = nodes.len();
+            if let Some(p) = parent {
+                nodes[p].children.push(i);
+            }
+            nodes.push(Node {
+                id: ind.id.get_ref().clone(),
+                name: ind.name.clone().unwrap_or_else(|| ind.id.get_ref().clone()),
+                level: Level::Indicator,
+                parent,
+                children: Vec::new(),
+                weight,
+                rule: None,
+                indicator: Some(spec),
+            });
+        }
+
+        self.check_children_and_weights(c, &nodes);
+        nodes
+    }
+
+    fn parent(
+        &mut self,
+        reference: &Spanned<String>,
+        known: &HashMap<String, usize>,
+        what: &str,
+    ) -> Option<usize> {
+        let name = reference.get_ref();
+        match known.get(name) {
+            Some(&i) => Some(i),
+            None => {
+                let suggestion = closest(name, known.keys().map(String::as_str));
+                let p = self.problem(self.at(reference), format!("unknown {what} \"{name}\""));
+                if let Some(s) = suggestion {
+                    p.help = Some(format!("did you mean \"{s}\"?"));
+                }
+                None
+            }
+        }
+    }
+
+    fn weight(&mut self, w: Option<&Spanned<f64>>) -> f64 {
+        match w {
+            None => 1.0,
+            Some(w) => {
+                let v = *w.get_ref();
+                if !v.is_finite() || v < 0.0 {
+                    self.problem(
+                        self.at(w),
+                        format!("weight must be a finite number ≥ 0, got {v}"),
+                    );
+                }
+                v
+            }
+        }
+    }
+
+    fn rule(
+        &mut self,
+        own: Option<&Spanned<AggregationConfig>>,
+        default: Option<&Spanned<AggregationConfig>>,
+        level: Level,
+    ) -> Rule {
+        let Some(cfg) = own.or(default) else {
+            return Rule {
+                method: Method::Arithmetic,
+                mean: Mean::Arithmetic,
+                min_share: DEFAULT_MIN_SHARE,
+            };
+        };
+        let here = self.at(cfg);
+        let a = cfg.get_ref();
+        let mean = match (a.method, a.p) {
+            (Method::Power, Some(p)) if p.is_finite() && p != 0.0 => Mean::Power(p),
+            (Method::Power, Some(p)) => {
+                self.problem(
+                    here.clone(),
+                    format!("power mean exponent p must be finite and non-zero, got {p}"),
+                )
+                .help = Some("p = 0 is the geometric mean: use method = \"geometric\"".into());
+                Mean::Arithmetic
+            }
+            (Method::Power, None) => {
+                self.problem(
+                    here.clone(),
+                    format!(
+                        "{} aggregation: method \"power\" needs an exponent p",
+                        level.as_str()
+                    ),
+                )
+                .help = Some("e.g. aggregation = { method = \"power\", p = 0.5 }".into());
+                Mean::Arithmetic
+            }
+            (m, Some(_)) => {
+                self.problem(
+                    here.clone(),
+                    format!("`p` applies to method \"power\" only, not {m:?}").to_lowercase(),
+                );
+                Mean::Arithmetic
+            }
+            (Method::Arithmetic | Method::Weighted, None) => Mean::Arithmetic,
+            (Method::Geometric, None) => Mean::Geometric,
+            (Method::Harmonic, None) => Mean::Harmonic,
+        };
+        let min_share = a.min_share.unwrap_or(DEFAULT_MIN_SHARE);
+        if !(0.0..=1.0).contains(&min_share) {
+            self.problem(
+                here,
+                format!("min_share must be between 0 and 1, got {min_share}"),
+            );
+        }
+        Rule {
+            method: a.method,
+            mean,
+            min_share,
+        }
+    }
+
+    fn indicator_spec(
+        &mut self,
+        ind: &crate::config::IndicatorConfig,
+        here: Location,
+    ) -> IndicatorSpec {
+        let id = ind.id.get_ref();
+        let kind = ind.goalposts.as_ref().map(|g| *g.get_ref());
+        let mut spec = IndicatorSpec {
+            column: ind
+                .column
+                .as_ref()
+                .map_or_else(|| id.clone(), |c| c.get_ref().clone()),
+            direction: ind.direction,
+            goalposts: Goalposts::Observed,
+            cap_min: ind.cap_min,
+            cap_max: ind.cap_max,
+            log: ind.log,
+            unit: ind.unit.clone(),
+            declared_at: here.clone(),
+        };
+        if let (Some(lo), Some(hi)) = (ind.cap_min, ind.cap_max)
+            && lo > hi
+        {
+            self.problem(
+                here.clone(),
+                format!("indicator \"{id}\": cap_min {lo} is above cap_max {hi}"),
+            );
+        }
+        match (kind, &ind.utopia, &ind.dystopia) {
+            (Some(GoalpostKind::Observed), None, None) => {}
+            (Some(GoalpostKind::Observed), u, d) => {
+                let at = u
+                    .as_ref()
+                    .or(d.as_ref())
+                    .map_or(here.clone(), |s| self.at(s));
+                self.problem(
+                    at,
+                    format!(
+                        "indicator \"{id}\": goalposts = \"observed\" takes no utopia/dystopia"
+                    ),
+                );
+            }
+            (None | Some(GoalpostKind::Fixed), Some(u), Some(d)) => {
+                let (uv, dv) = (*u.get_ref(), *d.get_ref());
+                spec.goalposts = Goalposts::Fixed {
+                    utopia: uv,
+                    dystopia: dv,
+                };
+                self.check_fixed_goalposts(&spec, id, u, d);
+            }
+            (None | Some(GoalpostKind::Fixed), u, d) => {
+                let missing = match (u, d) {
+                    (None, None) => "utopia and dystopia",
+                    (None, _) => "utopia",
+                    _ => "dystopia",
+                };
+                self.problem(here.clone(), format!("indicator \"{id}\" has no {missing}"))
+                    .help = Some(
+                    "give both, or goalposts = \"observed\" for the min/max of the data".into(),
+                );
+            }
+        }
+        spec
+    }
+
+    fn check_fixed_goalposts(
+        &mut self,
+        spec: &IndicatorSpec,
+        id: &str,
+        u: &Spanned<f64>,
+        d: &Spanned<f64>,
+    ) {
+        let (uv, dv) = (*u.get_ref(), *d.get_ref());
+        if !uv.is_finite() || !dv.is_finite() {
+            self.problem(
+                self.at(u),
+                format!("indicator \"{id}\": goalposts must be finite numbers"),
+            );
+            return;
+        }
+        if spec.log {
+            for (what, v, s) in [("utopia", uv, u), ("dystopia", dv, d)] {
+                if spec.transform_value(v).is_nan() || spec.transform_value(v).is_infinite() {
+                    self.problem(
+                        self.at(s),
+                        format!("indicator \"{id}\" is log-transformed but its {what} is {v} (log needs a positive value)"),
+                    );
+                    return;
+                }
+            }
+        }
+        let (tu, td) = (spec.transform_value(uv), spec.transform_value(dv));
+        if tu == td {
+            let msg = if uv == dv {
+                format!(
+                    "indicator \"{id}\": utopia equals dystopia ({uv}), so it cannot be rescaled"
+                )
+            } else {
+                format!(
+                    "indicator \"{id}\": utopia ({uv}) and dystopia ({dv}) become equal after capping, so it cannot be rescaled"
+                )
+            };
+            self.problem(self.at(u), msg);
+            return;
+        }
+        let ok = match spec.direction {
+            Direction::HigherIsBetter => tu > td,
+            Direction::LowerIsBetter => tu < td,
+        };
+        if !ok {
+            let dir = match spec.direction {
+                Direction::HigherIsBetter => "higher_is_better, so utopia must be above dystopia",
+                Direction::LowerIsBetter => "lower_is_better, so utopia must be below dystopia",
+            };
+            self.problem(
+                self.at(u),
+                format!("indicator \"{id}\" is {dir} (utopia {uv}, dystopia {dv})"),
+            );
+        }
+    }
+
+    fn check_children_and_weights(&mut self, c: &PipelineConfig, nodes: &[Node]) {
+        // Node declarations, to point at the parent when its children are wrong.
+        let mut declared: HashMap<&str, Location> = HashMap::new();
+        declared.insert(c.index.get_ref().id.get_ref(), self.at(&c.index));
+        for d in &c.dimensions {
+            declared
+                .entry(d.get_ref().id.get_ref())
+                .or_insert_with(|| self.at(d));
+        }
+        for comp in &c.components {
+            declared
+                .entry(comp.get_ref().id.get_ref())
+                .or_insert_with(|| self.at(comp));
+        }
+        for node in nodes.iter().filter(|n| n.rule.is_some()) {
+            let at = declared
+                .get(node.id.as_str())
+                .cloned()
+                .unwrap_or(Location::Nowhere);
+            let child_level = match node.level {
+                Level::Index => "dimension",
+                Level::Dimension => "component",
+                _ => "indicator",
+            };
+            if node.children.is_empty() {
+                self.problem(
+                    at,
+                    format!(
+                        "{} \"{}\" has no {child_level}s",
+                        node.level.as_str(),
+                        node.id
+                    ),
+                )
+                .help = Some(format!(
+                    "add a [[{child_level}]] with {} = \"{}\", or remove it",
+                    node.level.as_str(),
+                    node.id
+                ));
+                continue;
+            }
+            let rule = node.rule.as_ref().expect("filtered");
+            let weights: Vec<f64> = node.children.iter().map(|&i| nodes[i].weight).collect();
+            if weights.iter().any(|&w| !w.is_finite() || w < 0.0) {
+                // Already reported where the weight is given.
+            } else if rule.method == Method::Arithmetic && weights.iter().any(|&w| w != 1.0) {
+                self.problem(
+                    at,
+                    format!(
+                        "{} \"{}\" uses the unweighted arithmetic mean but its {child_level}s have weights",
+                        node.level.as_str(),
+                        node.id
+                    ),
+                )
+                .help = Some("use method = \"weighted\" to apply them".into());
+            } else if weights.iter().all(|&w| w == 0.0) {
+                self.problem(
+                    at,
+                    format!(
+                        "the weights of the {child_level}s of \"{}\" are all zero",
+                        node.id
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Removes `.` and `..` components without touching the file system, so that messages show
+/// `data/demo.csv` rather than `pipelines/../data/demo.csv`.
+fn normalise_path(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            PathComponent::CurDir => {}
+            PathComponent::ParentDir => {
+                let last_is_normal =
+                    matches!(out.components().next_back(), Some(PathComponent::Normal(_)));
+                if last_is_normal {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_lexically() {
+        assert_eq!(
+            normalise_path(Path::new("pipelines/../data/x.csv")),
+            PathBuf::from("data/x.csv")
+        );
+        assert_eq!(
+            normalise_path(Path::new("../shared/./d.csv")),
+            PathBuf::from("../shared/d.csv")
+        );
+        assert_eq!(
+            normalise_path(Path::new("a/../../b")),
+            PathBuf::from("../b")
+        );
+    }
+}

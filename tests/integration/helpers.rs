@@ -1,0 +1,188 @@
+//! Shared helpers: temporary directories, running the binary, reading outputs, and the
+//! reference data under ../shared/data (missing data fails under CI=true, skips elsewhere).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use polars::prelude::*;
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "bienvivre-test-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The project root (tests run with it as the working directory).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the binary with `args` from `cwd`.
+pub fn bienvivre(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bienvivre"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run bienvivre")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A file of the shared reference data, or None (with a notice) when it is absent outside CI.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let p = root().join("../shared/data").join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "reference data {} is missing (required under CI=true)",
+            p.display()
+        );
+    }
+    eprintln!(
+        "notice: skipping, reference data {} is not here",
+        p.display()
+    );
+    None
+}
+
+pub fn read_csv(path: &Path) -> DataFrame {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(10_000))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .expect("open csv")
+        .finish()
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Column `name` of `df` as f64 values.
+pub fn floats(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
+    let c = df
+        .column(name)
+        .unwrap_or_else(|_| panic!("no column {name}"));
+    let c = c.cast(&DataType::Float64).expect("numeric column");
+    c.f64().expect("f64").iter().collect()
+}
+
+pub fn strings(df: &DataFrame, name: &str) -> Vec<String> {
+    let c = df
+        .column(name)
+        .unwrap_or_else(|_| panic!("no column {name}"));
+    let c = c.cast(&DataType::String).expect("text column");
+    c.str()
+        .expect("str")
+        .iter()
+        .map(|v| v.unwrap_or("").to_owned())
+        .collect()
+}
+
+/// A small, valid wide pipeline (4 territories, 2 components, 4 indicators) to break on purpose.
+pub const SMALL_CSV: &str = "\
+code,name,country,a,b,c,d
+T1,One,X,1.0,10,5,100
+T2,Two,X,2.0,20,6,200
+T3,Three,Y,3.0,30,7,300
+T4,Four,Y,4.0,40,8,400
+";
+
+pub const SMALL_TOML: &str = r#"[pipeline]
+id = "small"
+
+[territories]
+id = "code"
+name = "name"
+group = "country"
+
+[[source]]
+path = "small.csv"
+
+[index]
+id = "idx"
+
+[[dimension]]
+id = "dim"
+
+[[component]]
+id = "c1"
+dimension = "dim"
+
+[[component]]
+id = "c2"
+dimension = "dim"
+
+[[indicator]]
+id = "a"
+component = "c1"
+direction = "higher_is_better"
+utopia = 5
+dystopia = 0
+
+[[indicator]]
+id = "b"
+component = "c1"
+direction = "lower_is_better"
+utopia = 0
+dystopia = 50
+
+[[indicator]]
+id = "c"
+component = "c2"
+direction = "higher_is_better"
+goalposts = "observed"
+
+[[indicator]]
+id = "d"
+component = "c2"
+direction = "higher_is_better"
+log = true
+utopia = 1000
+dystopia = 10
+"#;
+
+/// A temp dir holding `small.toml` and `small.csv` (possibly edited).
+pub fn small_project(toml: &str, csv: &str) -> TempDir {
+    let dir = TempDir::new("small");
+    dir.write("small.toml", toml);
+    dir.write("small.csv", csv);
+    dir
+}

@@ -1,0 +1,181 @@
+//! Input layouts and formats give the same scores; hand-checked values; ranks and ties.
+
+use polars::prelude::*;
+
+use crate::helpers::*;
+
+fn run_ok(dir: &TempDir, pipeline: &str, out: &str) -> DataFrame {
+    let o = bienvivre(dir.path(), &["run", pipeline, "-q", "-o", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    read_csv(&dir.join(out).join("scores.csv"))
+}
+
+fn value(scores: &DataFrame, territory: &str, node: &str) -> Option<f64> {
+    let f = scores
+        .clone()
+        .lazy()
+        .filter(
+            col("territory_id")
+                .eq(lit(territory))
+                .and(col("node_id").eq(lit(node))),
+        )
+        .collect()
+        .unwrap();
+    assert_eq!(f.height(), 1, "{territory} {node}");
+    floats(&f, "value")[0]
+}
+
+#[test]
+fn hand_checked_scores() {
+    let dir = small_project(SMALL_TOML, SMALL_CSV);
+    let s = run_ok(&dir, "small.toml", "out");
+    let close = |a: Option<f64>, b: f64| assert!((a.unwrap() - b).abs() < 1e-12, "{a:?} vs {b}");
+    // T1: a = 1 on [0, 5] → 20; b = 10, lower is better on [50, 0] → 80; c1 = 50.
+    close(value(&s, "T1", "a"), 20.0);
+    close(value(&s, "T1", "b"), 80.0);
+    close(value(&s, "T1", "c1"), 50.0);
+    // c observed on [5, 8]: 5 → 0; d = log 100 between log 10 and log 1000 → 50; c2 = 25.
+    close(value(&s, "T1", "c"), 0.0);
+    close(value(&s, "T1", "d"), 50.0);
+    close(value(&s, "T1", "c2"), 25.0);
+    close(value(&s, "T1", "dim"), 37.5);
+    close(value(&s, "T1", "idx"), 37.5);
+    // T4: a = 80, b = 20 → 50; c = 100, d = log 400 → 100·log(40)/log(100); c2 their mean.
+    let d4 = 100.0 * 40f64.ln() / 100f64.ln();
+    close(value(&s, "T4", "d"), d4);
+    close(value(&s, "T4", "c2"), (100.0 + d4) / 2.0);
+}
+
+/// The small table as a long CSV, French style: `;` separator and decimal comma.
+fn small_long_french() -> String {
+    let mut out = String::from("code;name;country;indicator;value\n");
+    let mut lines = SMALL_CSV.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        for j in 3..cells.len() {
+            out.push_str(&format!(
+                "{};{};{};{};{}\n",
+                cells[0],
+                cells[1],
+                cells[2],
+                header[j],
+                cells[j].replace('.', ",")
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn long_french_csv_parquet_and_split_sources_match_wide() {
+    let dir = small_project(SMALL_TOML, SMALL_CSV);
+    let wide = run_ok(&dir, "small.toml", "wide");
+
+    dir.write("long.csv", &small_long_french());
+    dir.write(
+        "long.toml",
+        &SMALL_TOML.replace(
+            "path = \"small.csv\"",
+            "path = \"long.csv\"\nlayout = \"long\"\nseparator = \";\"\ndecimal = \",\"\nindicator_column = \"indicator\"\nvalue_column = \"value\"",
+        ),
+    );
+    assert_eq!(run_ok(&dir, "long.toml", "long"), wide);
+
+    let mut df = read_csv(&dir.join("small.csv"));
+    ParquetWriter::new(std::fs::File::create(dir.join("small.parquet")).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    dir.write("pq.toml", &SMALL_TOML.replace("small.csv", "small.parquet"));
+    assert_eq!(run_ok(&dir, "pq.toml", "pq"), wide);
+
+    // Two sources: a, b in one (rows shuffled), c, d in the other; names only in the second.
+    dir.write(
+        "ab.csv",
+        "code,a,b\nT3,3.0,30\nT1,1.0,10\nT4,4.0,40\nT2,2.0,20\n",
+    );
+    dir.write("cd.csv", "code,name,country,c,d\nT1,One,X,5,100\nT2,Two,X,6,200\nT3,Three,Y,7,300\nT4,Four,Y,8,400\n");
+    dir.write(
+        "two.toml",
+        &SMALL_TOML.replace(
+            "[[source]]\npath = \"small.csv\"",
+            "[[source]]\npath = \"ab.csv\"\n\n[[source]]\npath = \"cd.csv\"",
+        ),
+    );
+    assert_eq!(run_ok(&dir, "two.toml", "two"), wide);
+}
+
+#[test]
+fn ties_share_the_best_rank_within_each_year() {
+    let csv = "code,year,a,b,c,d\n\
+               T1,2020,1,10,5,100\nT2,2020,1,10,5,100\nT3,2020,2,10,5,100\n\
+               T1,2021,3,10,5,100\nT2,2021,2,10,5,100\nT3,2021,1,10,8,100\n";
+    let toml = SMALL_TOML.replace("name = \"name\"\ngroup = \"country\"", "year = \"year\"");
+    let dir = small_project(&toml, csv);
+    let s = run_ok(&dir, "small.toml", "out");
+    let a = s
+        .clone()
+        .lazy()
+        .filter(col("node_id").eq(lit("a")))
+        .collect()
+        .unwrap();
+    let ranks: Vec<Option<f64>> = floats(&a, "rank");
+    // Rows are ordered by territory then year: T1 2020, T1 2021, T2 2020, …
+    assert_eq!(
+        ranks,
+        [
+            Some(2.0),
+            Some(1.0),
+            Some(2.0),
+            Some(2.0),
+            Some(1.0),
+            Some(3.0)
+        ]
+    );
+    // Observed goalposts span all years: c is 5 everywhere but T3 2021 (8).
+    let c = s
+        .clone()
+        .lazy()
+        .filter(col("node_id").eq(lit("c")))
+        .collect()
+        .unwrap();
+    assert_eq!(
+        floats(&c, "value"),
+        [
+            Some(0.0),
+            Some(0.0),
+            Some(0.0),
+            Some(0.0),
+            Some(0.0),
+            Some(100.0)
+        ]
+    );
+    let years: Vec<Option<f64>> = floats(&c, "year");
+    assert_eq!(
+        years,
+        [
+            Some(2020.0),
+            Some(2021.0),
+            Some(2020.0),
+            Some(2021.0),
+            Some(2020.0),
+            Some(2021.0)
+        ]
+    );
+}
+
+#[test]
+fn missing_data_rule_reports_why_a_score_is_missing() {
+    // T2 lacks both c1 indicators; min_share 0.5 of 2 → c1 missing, and so is the index
+    // when its rule needs every dimension child… here: dim keeps c2 (1 of 2 ≥ 0.5).
+    let csv = SMALL_CSV.replace("T2,Two,X,2.0,20", "T2,Two,X,,NA");
+    let dir = small_project(SMALL_TOML, &csv);
+    let s = run_ok(&dir, "small.toml", "out");
+    assert_eq!(value(&s, "T2", "c1"), None);
+    assert!(value(&s, "T2", "dim").is_some());
+    let missing = std::fs::read_to_string(dir.join("out/missing.csv")).unwrap();
+    assert_eq!(
+        missing,
+        "territory_id,territory_name,group,year,level,node_id,present,total,required\nT2,Two,X,,component,c1,0,2,1\n"
+    );
+}

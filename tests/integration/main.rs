@@ -1,0 +1,9 @@
+//! Integration tests: the CLI as users run it, the reference datasets in ../shared/data, and
+//! the error cases. One binary, shared helpers in `helpers`.
+
+mod cli;
+mod demo;
+mod errors;
+mod euspi;
+mod helpers;
+mod layouts;
