@@ -123,6 +123,143 @@ pub fn ranks(plan: &Plan) -> Vec<Expr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{self, LoadedConfig};
+    use crate::plan;
+    use std::path::PathBuf;
+
+    const FRAMEWORK: &str = r#"
+[pipeline]
+id = "t"
+[territories]
+id = "code"
+[[source]]
+path = "x.csv"
+[index]
+id = "idx"
+[[dimension]]
+id = "d"
+[[component]]
+id = "cw"
+dimension = "d"
+aggregation = { method = "weighted" }
+[[component]]
+id = "cg"
+dimension = "d"
+aggregation = { method = "geometric" }
+[[component]]
+id = "ch"
+dimension = "d"
+aggregation = { method = "harmonic" }
+[[component]]
+id = "cp"
+dimension = "d"
+aggregation = { method = "power", p = 0.5 }
+[[component]]
+id = "cm"
+dimension = "d"
+aggregation = { method = "arithmetic", min_share = 0.7 }
+"#;
+
+    fn plan() -> Plan {
+        let mut text = FRAMEWORK.to_string();
+        let indicators = [
+            ("w1", "cw", 1.0),
+            ("w2", "cw", 2.0),
+            ("w3", "cw", 3.0),
+            ("g1", "cg", 1.0),
+            ("g2", "cg", 3.0),
+            ("h1", "ch", 1.0),
+            ("h2", "ch", 1.0),
+            ("p1", "cp", 1.0),
+            ("p2", "cp", 3.0),
+            ("m1", "cm", 1.0),
+            ("m2", "cm", 1.0),
+            ("m3", "cm", 1.0),
+        ];
+        for (id, comp, w) in indicators {
+            text.push_str(&format!(
+                "[[indicator]]\nid = \"{id}\"\ncomponent = \"{comp}\"\ndirection = \"higher_is_better\"\ngoalposts = \"observed\"\nweight = {w}\n"
+            ));
+        }
+        let path = PathBuf::from("t.toml");
+        let config = config::parse(&path, &text).unwrap();
+        plan::resolve(&LoadedConfig { path, text, config }).unwrap()
+    }
+
+    fn scores(rows: &[(&str, Option<f64>)]) -> DataFrame {
+        let columns: Vec<Column> = rows
+            .iter()
+            .map(|(name, v)| Column::new((*name).into(), [*v]))
+            .collect();
+        let df = DataFrame::new(1, columns).unwrap();
+        aggregate(df.lazy(), &plan(), Level::Indicator)
+            .collect()
+            .unwrap()
+    }
+
+    fn get(df: &DataFrame, name: &str) -> Option<f64> {
+        df.column(name).unwrap().f64().unwrap().get(0)
+    }
+
+    #[test]
+    fn weighted_means_over_present_children() {
+        let df = scores(&[
+            ("w1", Some(10.0)),
+            ("w2", None),
+            ("w3", Some(40.0)),
+            ("g1", Some(10.0)),
+            ("g2", Some(40.0)),
+            ("h1", Some(20.0)),
+            ("h2", Some(80.0)),
+            ("p1", Some(25.0)),
+            ("p2", Some(100.0)),
+            ("m1", Some(1.0)),
+            ("m2", Some(2.0)),
+            ("m3", None),
+        ]);
+        let close =
+            |a: Option<f64>, b: f64| assert!((a.unwrap() - b).abs() < 1e-12, "{a:?} vs {b}");
+        // w2 is missing and drops out with its weight: (1·10 + 3·40) / (1 + 3).
+        close(get(&df, "cw"), 32.5);
+        close(
+            get(&df, "cg"),
+            (10f64.ln() * 0.25 + 40f64.ln() * 0.75).exp(),
+        );
+        close(get(&df, "ch"), 2.0 / (1.0 / 20.0 + 1.0 / 80.0));
+        // ((1·√25 + 3·√100) / 4)² = (35/4)².
+        close(get(&df, "cp"), (35.0f64 / 4.0).powi(2));
+        // min_share 0.7 of 3 needs all 3 (2.1 rounds up): missing, and counted.
+        assert_eq!(get(&df, "cm"), None);
+        assert_eq!(df.column("n:cm").unwrap().u32().unwrap().get(0), Some(2));
+        // The dimension averages the 4 available components (min_share 0.5 of 5 → 3).
+        let d = (32.5 + get(&df, "cg").unwrap() + 32.0 + (35.0f64 / 4.0).powi(2)) / 4.0;
+        close(get(&df, "d"), d);
+        close(get(&df, "idx"), d);
+    }
+
+    #[test]
+    fn geometric_and_harmonic_means_of_zero_are_zero() {
+        let df = scores(&[
+            ("w1", None),
+            ("w2", None),
+            ("w3", None),
+            ("g1", Some(0.0)),
+            ("g2", Some(40.0)),
+            ("h1", Some(0.0)),
+            ("h2", Some(80.0)),
+            ("p1", None),
+            ("p2", None),
+            ("m1", None),
+            ("m2", None),
+            ("m3", None),
+        ]);
+        assert_eq!(get(&df, "cg"), Some(0.0));
+        assert_eq!(get(&df, "ch"), Some(0.0));
+        assert_eq!(get(&df, "cw"), None);
+        // 2 of 5 components present, 3 required.
+        assert_eq!(get(&df, "d"), None);
+        assert_eq!(get(&df, "idx"), None);
+    }
 
     #[test]
     fn required_children_rounds_up_with_tolerance() {

@@ -28,7 +28,7 @@ fn readme_starts_with_the_demo_run_and_the_test_command() {
         .collect();
     assert_eq!(commands.len(), 2, "{commands:?}");
     assert!(
-        commands[0].starts_with("cargo run --release -- run pipelines/demo.toml"),
+        commands[0].starts_with("cargo run -- run pipelines/demo.toml"),
         "{}",
         commands[0]
     );
