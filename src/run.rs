@@ -277,15 +277,15 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         .chain(["manifest.json".to_string()])
         .collect();
 
-    // Timings up to here; writing is timed too but can only be reported on stderr.
-    let timings = std::mem::replace(progress, Progress::hidden()).finish();
-    for (stage, d) in &timings {
-        manifest.timings_ms.insert(stage.to_string(), d.as_millis());
-    }
-    let mut files = outputs;
-    let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
-    files.push(Output::Text("manifest.json", json));
-    write::commit(&output_dir, files)?;
+    // The manifest is written last, once the data files are, so its timings include writing.
+    write::commit(&output_dir, outputs, || {
+        let timings = std::mem::replace(progress, Progress::hidden()).finish();
+        for (stage, d) in &timings {
+            manifest.timings_ms.insert(stage.to_string(), d.as_millis());
+        }
+        let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
+        Output::Text("manifest.json", json)
+    })?;
     Ok(RunSummary {
         output_dir,
         manifest,

@@ -126,9 +126,13 @@ pub enum Output<'a> {
     Text(&'a str, String),
 }
 
-/// Writes `files` into a fresh temporary directory and moves it to `dir`, replacing what was
-/// there only once everything is written.
-pub fn commit(dir: &Path, files: Vec<Output<'_>>) -> Result<(), WriteError> {
+/// Writes `files`, then the file made by `last` (the manifest), into a fresh temporary
+/// directory and moves it to `dir`, replacing what was there only once everything is written.
+pub fn commit<'a>(
+    dir: &Path,
+    files: Vec<Output<'a>>,
+    last: impl FnOnce() -> Output<'a>,
+) -> Result<(), WriteError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| WriteError::Io { path, source }
@@ -149,6 +153,7 @@ pub fn commit(dir: &Path, files: Vec<Output<'_>>) -> Result<(), WriteError> {
     }
     fs::create_dir(&tmp).map_err(io(&tmp))?;
     let result = write_all(&tmp, files)
+        .and_then(|()| write_all(&tmp, vec![last()]))
         .and_then(|()| swap_in(&tmp, dir, &parent.join(format!(".{name}.old-{stamp}"))));
     if result.is_err() {
         let _ = fs::remove_dir_all(&tmp);
