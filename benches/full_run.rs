@@ -71,7 +71,7 @@ fn main() {
     let wall = t.elapsed().as_secs_f64();
     println!(
         "run: {wall:.2} s wall, {} territory rows",
-        summary.manifest.counts.rows
+        summary.manifest.index.as_ref().map_or(0, |i| i.counts.rows)
     );
     for (stage, ms) in &summary.manifest.timings_ms {
         println!("  {stage:>8}: {ms} ms");

@@ -183,7 +183,10 @@ aggregation = { method = "arithmetic", min_share = 0.7 }
         }
         let path = PathBuf::from("t.toml");
         let config = config::parse(&path, &text).unwrap();
-        plan::resolve(&LoadedConfig { path, text, config }).unwrap()
+        plan::resolve(&LoadedConfig { path, text, config })
+            .unwrap()
+            .index
+            .unwrap()
     }
 
     fn scores(rows: &[(&str, Option<f64>)]) -> DataFrame {

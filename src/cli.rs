@@ -110,16 +110,29 @@ fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<()
         for w in &m.warnings {
             eprintln!("warning: {w}");
         }
-        let years = match (m.counts.years.first(), m.counts.years.last()) {
-            (Some(a), Some(b)) if a != b => format!(" × {} years ({a}–{b})", m.counts.years.len()),
-            (Some(a), _) => format!(" ({a})"),
-            _ => String::new(),
-        };
+        let mut parts = Vec::new();
+        if let Some(index) = &m.index {
+            let c = &index.counts;
+            let years = match (c.years.first(), c.years.last()) {
+                (Some(a), Some(b)) if a != b => format!(" × {} years ({a}–{b})", c.years.len()),
+                (Some(a), _) => format!(" ({a})"),
+                _ => String::new(),
+            };
+            parts.push(format!(
+                "{} territories{years}, {} indicators",
+                c.territories, c.indicators
+            ));
+        }
+        if let Some(rci) = &m.rci {
+            parts.push(format!(
+                "{} respondents scored of {}",
+                rci.scored, rci.respondents
+            ));
+        }
         println!(
-            "{}: {} territories{years}, {} indicators → {}",
+            "{}: {} → {}",
             m.pipeline_id,
-            m.counts.territories,
-            m.counts.indicators,
+            parts.join("; "),
             summary.output_dir.display()
         );
     }
@@ -132,14 +145,25 @@ fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<()
 }
 
 fn validate_cmd(cli: &Cli, pipeline: &Path) -> Result<(), (String, i32)> {
-    let (plan, rows) = run::validate(pipeline).map_err(|e| (e.to_string(), e.exit_code()))?;
+    let v = run::validate(pipeline).map_err(|e| (e.to_string(), e.exit_code()))?;
     if !cli.quiet {
-        println!(
-            "{}: ok ({} indicators, {} sources, {rows} territory rows)",
-            pipeline.display(),
-            plan.indicators().count(),
-            plan.sources.len()
-        );
+        let mut parts = Vec::new();
+        if let Some(plan) = &v.pipeline.index {
+            parts.push(format!(
+                "{} indicators, {} sources, {} territory rows",
+                plan.indicators().count(),
+                plan.sources.len(),
+                v.territory_rows
+            ));
+        }
+        if let Some(rci) = &v.pipeline.rci {
+            parts.push(format!(
+                "{} items, {} respondents",
+                rci.items.len(),
+                v.respondents
+            ));
+        }
+        println!("{}: ok ({})", pipeline.display(), parts.join("; "));
     }
     Ok(())
 }

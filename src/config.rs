@@ -16,20 +16,22 @@ use crate::diagnostic::{Location, Problem};
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     pub pipeline: PipelineMeta,
-    pub territories: TerritoryColumns,
+    pub territories: Option<Spanned<TerritoryColumns>>,
     #[serde(rename = "source", default)]
     pub sources: Vec<Spanned<SourceConfig>>,
     #[serde(default)]
     pub normalisation: NormalisationConfig,
     #[serde(default)]
     pub aggregation: AggregationDefaults,
-    pub index: Spanned<IndexConfig>,
+    pub index: Option<Spanned<IndexConfig>>,
     #[serde(rename = "dimension", default)]
     pub dimensions: Vec<Spanned<DimensionConfig>>,
     #[serde(rename = "component", default)]
     pub components: Vec<Spanned<ComponentConfig>>,
     #[serde(rename = "indicator", default)]
     pub indicators: Vec<Spanned<IndicatorConfig>>,
+    /// Relational capability from survey microdata.
+    pub rci: Option<Spanned<RciConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +195,121 @@ pub struct IndicatorConfig {
     /// Natural logarithm (after capping).
     #[serde(default)]
     pub log: bool,
+    pub weight: Option<Spanned<f64>>,
+}
+
+/// The relational capability section: microdata, item rules, framework and cut-offs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RciConfig {
+    pub source: Spanned<MicrodataConfig>,
+    /// Capability cut-off on the person score s ∈ [0, 1]: capable when s ≥ k.
+    pub k: Spanned<f64>,
+    /// Deprivation cut-off on c = Σ w·(1 − a) ∈ [0, 1]: poor when c ≥ k_deprivation.
+    pub k_deprivation: Spanned<f64>,
+    /// `nested` (default): equal or given weights per dimension, then component, then item.
+    /// `flat`: item weights used directly (normalised to sum 1).
+    #[serde(default)]
+    pub weighting: Weighting,
+    /// Respondents with missing items: `drop` them, or `rescale` weights over answered items.
+    #[serde(default)]
+    pub missing: MissingTreatment,
+    /// With `rescale`: the largest share of item weight that may be missing (default 0.25).
+    pub max_missing_share: Option<Spanned<f64>>,
+    /// Territories with fewer respondents are flagged (default 30).
+    pub min_respondents: Option<usize>,
+    /// Bootstrap replicates for confidence intervals (default 1000; 0 for none).
+    pub bootstrap: Option<usize>,
+    /// Seed of the bootstrap (default 1).
+    pub seed: Option<u64>,
+    /// Confidence level of the intervals (default 0.95).
+    pub confidence: Option<Spanned<f64>>,
+    #[serde(rename = "dimension", default)]
+    pub dimensions: Vec<Spanned<RciNodeConfig>>,
+    #[serde(rename = "component", default)]
+    pub components: Vec<Spanned<RciNodeConfig>>,
+    #[serde(rename = "item", default)]
+    pub items: Vec<Spanned<RciItemConfig>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Weighting {
+    #[default]
+    Nested,
+    Flat,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingTreatment {
+    Drop,
+    #[default]
+    Rescale,
+}
+
+/// One respondent per row.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MicrodataConfig {
+    pub path: Spanned<String>,
+    pub format: Option<Format>,
+    pub separator: Option<Spanned<String>>,
+    pub decimal: Option<Spanned<String>>,
+    /// Column with the territory of each respondent.
+    pub territory: Spanned<String>,
+    pub year: Option<Spanned<String>>,
+    /// Survey weight column (default: every respondent weighs 1).
+    pub weight: Option<Spanned<String>>,
+    /// Columns whose values define subgroups reported separately (e.g. sex, urban/rural).
+    #[serde(default)]
+    pub subgroups: Vec<Spanned<String>>,
+    /// Column identifying respondents in `rci_persons` (default: the row number).
+    pub respondent_id: Option<Spanned<String>>,
+}
+
+/// A dimension (with `weight`) or a component (with `dimension` and `weight`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RciNodeConfig {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub dimension: Option<Spanned<String>>,
+    pub weight: Option<Spanned<f64>>,
+}
+
+/// Codes: a list, or an inclusive range.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum Codes {
+    List(Vec<f64>),
+    Range { min: f64, max: f64 },
+}
+
+/// When an answer counts as achieved.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum AchievedRule {
+    AtLeast(f64),
+    AtMost(f64),
+    Codes(Vec<f64>),
+    Range([f64; 2]),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RciItemConfig {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub component: Spanned<String>,
+    /// Answer column (default: the id).
+    pub column: Option<Spanned<String>>,
+    pub achieved: Spanned<AchievedRule>,
+    /// Every valid answer code.
+    pub valid: Spanned<Codes>,
+    /// Codes meaning missing, refused or don't know (empty cells are missing too).
+    #[serde(default)]
+    pub missing: Vec<f64>,
     pub weight: Option<Spanned<f64>>,
 }
 

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Format, Layout};
 use crate::diagnostic::{Location, Problem, Problems, closest, list};
-use crate::plan::{GROUP, IndicatorSpec, Plan, SourcePlan, TERRITORY_ID, TERRITORY_NAME, YEAR};
+use crate::plan::{
+    FileRef, GROUP, IndicatorSpec, Plan, SourcePlan, TERRITORY_ID, TERRITORY_NAME, YEAR,
+};
 use crate::transform;
 
 /// At most this many bad cells are listed per column; the rest are counted.
@@ -91,7 +93,7 @@ pub fn load(plan: &Plan) -> Result<Table, IngestError> {
             Layout::Wide => df,
             Layout::Long => {
                 widen(plan, df, &bindings[frames.len()]).map_err(|source| IngestError::Polars {
-                    path: raw.plan.path.clone(),
+                    path: raw.plan.file.path.clone(),
                     source,
                 })?
             }
@@ -99,69 +101,113 @@ pub fn load(plan: &Plan) -> Result<Table, IngestError> {
         frames.push(wide);
     }
     let frame = combine(plan, frames).map_err(|source| IngestError::Polars {
-        path: plan.sources[0].path.clone(),
+        path: plan.sources[0].file.path.clone(),
         source,
     })?;
-    let inputs = raws
-        .iter()
-        .map(|r| InputSummary {
-            path: r.plan.path.clone(),
-            sha256: r.sha256.clone(),
-            bytes: r.bytes,
-            rows: r.df.height(),
-        })
-        .collect();
+    let inputs = raws.iter().map(|r| r.raw.summary()).collect();
     Ok(Table { frame, inputs })
 }
 
 struct RawSource<'a> {
     plan: &'a SourcePlan,
-    sha256: String,
-    bytes: u64,
-    /// CSV: every column as text. Parquet: as stored.
-    df: DataFrame,
+    raw: RawFile,
 }
 
-impl RawSource<'_> {
-    fn cell(&self, row: usize, column: Option<&str>) -> Location {
-        Location::data_cell(
-            &self.plan.path,
-            Some(row + 1),
-            column,
-            self.plan.format == Format::Csv,
-        )
+impl std::ops::Deref for RawSource<'_> {
+    type Target = RawFile;
+    fn deref(&self) -> &RawFile {
+        &self.raw
+    }
+}
+
+/// A data file read into memory: digest and the parsed table.
+#[derive(Debug)]
+pub struct RawFile {
+    pub path: PathBuf,
+    pub csv: bool,
+    pub sha256: String,
+    pub bytes: u64,
+    /// CSV: every column as text unless typed on request. Parquet: as stored.
+    pub df: DataFrame,
+}
+
+impl RawFile {
+    /// Location of a cell (row is 0-based here, shown 1-based).
+    pub fn cell(&self, row: usize, column: Option<&str>) -> Location {
+        Location::data_cell(&self.path, Some(row + 1), column, self.csv)
     }
 
-    fn columns(&self) -> Vec<String> {
+    pub fn columns(&self) -> Vec<String> {
         self.df
             .get_column_names()
             .iter()
             .map(|c| c.to_string())
             .collect()
     }
+
+    pub fn summary(&self) -> InputSummary {
+        InputSummary {
+            path: self.path.clone(),
+            sha256: self.sha256.clone(),
+            bytes: self.bytes,
+            rows: self.df.height(),
+        }
+    }
 }
 
 fn read(sp: &SourcePlan) -> Result<RawSource<'_>, Problem> {
-    let bytes = std::fs::read(&sp.path).map_err(|e| {
+    Ok(RawSource {
+        plan: sp,
+        raw: read_file(&sp.file, &HashMap::new(), &[])?,
+    })
+}
+
+/// Reads a whole file. CSV columns are text, except those in `typed` (polars parses them,
+/// which is much faster on large microdata; `null_values` become nulls). A typed parse
+/// failure is reported by the caller re-reading as text, to name the row.
+pub fn read_file(
+    file: &FileRef,
+    typed: &HashMap<String, DataType>,
+    null_values: &[String],
+) -> Result<RawFile, Problem> {
+    let bytes = std::fs::read(&file.path).map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
-            format!("input file not found: {}", sp.path.display())
+            format!("input file not found: {}", file.path.display())
         } else {
-            format!("cannot read input file {}: {e}", sp.path.display())
+            format!("cannot read input file {}: {e}", file.path.display())
         };
-        Problem::new(sp.declared_at.clone(), what)
+        Problem::new(file.declared_at.clone(), what)
     })?;
     let sha256 = hex(&Sha256::digest(&bytes));
     let len = bytes.len() as u64;
-    let here = Location::data_file(&sp.path);
-    let df = match sp.format {
+    let here = Location::data_file(&file.path);
+    let df = match file.format {
         Format::Csv => {
             if bytes.iter().all(|b| b.is_ascii_whitespace()) {
                 return Err(Problem::new(here, "the file is empty (no header, no rows)"));
             }
+            let schema = (!typed.is_empty()).then(|| {
+                Arc::new(Schema::from_iter(
+                    typed
+                        .iter()
+                        .map(|(name, dt)| Field::new(name.as_str().into(), dt.clone())),
+                ))
+            });
+            let nulls = (!null_values.is_empty()).then(|| {
+                NullValues::AllColumns(null_values.iter().map(|v| v.as_str().into()).collect())
+            });
+            let decimal_comma = file.decimal_comma;
+            let separator = file.separator;
             CsvReadOptions::default()
                 .with_has_header(true)
                 .with_infer_schema_length(Some(0))
-                .map_parse_options(|o| o.with_separator(sp.separator).with_missing_is_null(true))
+                .with_schema_overwrite(schema)
+                .map_parse_options(|o| {
+                    o.with_separator(separator)
+                        .with_missing_is_null(true)
+                        .with_decimal_comma(decimal_comma)
+                        .with_null_values(nulls.clone())
+                })
                 .into_reader_with_file_handle(Cursor::new(bytes))
                 .finish()
         }
@@ -174,8 +220,9 @@ fn read(sp: &SourcePlan) -> Result<RawSource<'_>, Problem> {
             "the table is empty: it has a header but no data rows",
         ));
     }
-    Ok(RawSource {
-        plan: sp,
+    Ok(RawFile {
+        path: file.path.clone(),
+        csv: file.format == Format::Csv,
         sha256,
         bytes: len,
         df,
@@ -205,7 +252,7 @@ fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>
                 && !columns.iter().any(|c| c == name)
             {
                 problems.push(unknown_column(
-                    &raw.plan.path,
+                    &raw.plan.file.path,
                     name,
                     what,
                     &columns,
@@ -222,7 +269,7 @@ fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>
                 && !columns.iter().any(|c| c == name)
             {
                 problems.push(unknown_column(
-                    &raw.plan.path,
+                    &raw.plan.file.path,
                     name,
                     what,
                     &columns,
@@ -281,7 +328,7 @@ fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>
                 }
                 let files: Vec<String> = raws
                     .iter()
-                    .map(|r| r.plan.path.display().to_string())
+                    .map(|r| r.plan.file.path.display().to_string())
                     .collect();
                 let what = if spec.column == node.id {
                     format!(
@@ -306,7 +353,7 @@ fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>
             many => {
                 let files: Vec<String> = many
                     .iter()
-                    .map(|&k| raws[k].plan.path.display().to_string())
+                    .map(|&k| raws[k].plan.file.path.display().to_string())
                     .collect();
                 problems.push(Problem::new(
                     spec.declared_at.clone(),
@@ -323,7 +370,7 @@ fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>
     bindings
 }
 
-fn unknown_column(
+pub(crate) fn unknown_column(
     file: &Path,
     name: &str,
     what: &str,
@@ -342,13 +389,20 @@ fn unknown_column(
 }
 
 /// Bad cells of one column: the first few with their rows, then a count.
-struct CellProblems<'a> {
+pub(crate) struct CellProblems<'a> {
     out: &'a mut Vec<Problem>,
     per_column: BTreeMap<String, usize>,
 }
 
-impl CellProblems<'_> {
-    fn report(&mut self, location: Location, column: &str, message: String) {
+impl<'a> CellProblems<'a> {
+    pub fn new(out: &'a mut Vec<Problem>) -> Self {
+        CellProblems {
+            out,
+            per_column: BTreeMap::new(),
+        }
+    }
+
+    pub fn report(&mut self, location: Location, column: &str, message: String) {
         let n = self.per_column.entry(column.to_owned()).or_insert(0);
         *n += 1;
         if *n <= MAX_CELL_PROBLEMS {
@@ -356,7 +410,7 @@ impl CellProblems<'_> {
         }
     }
 
-    fn finish(self, file: &Path) {
+    pub fn finish(self, file: &Path) {
         for (column, n) in self.per_column {
             if n > MAX_CELL_PROBLEMS {
                 self.out.push(Problem::new(
@@ -477,7 +531,7 @@ fn parse_source(
             columns.push(values.with_name("__value".into()).into_column());
         }
     }
-    cells.finish(&sp.path);
+    cells.finish(&sp.file.path);
     if !problems.is_empty() {
         return None;
     }
@@ -543,7 +597,7 @@ fn parse_numbers<'s>(
                     if missing.contains(trimmed) {
                         return None;
                     }
-                    let parsed = if sp.decimal_comma {
+                    let parsed = if sp.file.decimal_comma {
                         scratch.clear();
                         scratch.extend(
                             trimmed
@@ -559,7 +613,7 @@ fn parse_numbers<'s>(
                         Ok(v) => Some(v),
                         Err(_) => {
                             if spec.is_some() {
-                                let hint = if !sp.decimal_comma && trimmed.contains(',') {
+                                let hint = if !sp.file.decimal_comma && trimmed.contains(',') {
                                     " (a decimal comma? set decimal = \",\" on the source)"
                                 } else {
                                     ""
@@ -643,7 +697,7 @@ fn duplicates(plan: &Plan, raw: &RawSource<'_>, df: &DataFrame, problems: &mut V
         let first: usize = get("__first").and_then(|v| v.parse().ok()).unwrap_or(0);
         let last: usize = get("__last").and_then(|v| v.parse().ok()).unwrap_or(0);
         let line = |r: usize| {
-            if raw.plan.format == Format::Csv {
+            if raw.csv {
                 format!("row {} (line {})", r + 1, r + 2)
             } else {
                 format!("row {}", r + 1)

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod normalise;
 pub mod plan;
 pub mod progress;
+pub mod relational;
 pub mod run;
 pub mod synth;
 pub mod transform;

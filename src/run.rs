@@ -1,6 +1,7 @@
 //! The two things a user asks for — `run` and `validate` — as sequences of stages:
-//! config → plan → ingest → normalise → aggregate → write. Each stage is timed; the
-//! manifest records what was read, what was decided and how long it took.
+//! config → plan → (ingest → normalise → aggregate for an index) and/or (relational for
+//! survey microdata) → write. Each stage is timed; the manifest records what was read,
+//! what was decided and how long it took.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,10 +12,11 @@ use serde::Serialize;
 use crate::aggregate;
 use crate::config::{self, ConfigError};
 use crate::diagnostic::{Location, Problem, Problems};
-use crate::ingest::{self, IngestError, InputSummary};
+use crate::ingest::{self, IngestError};
 use crate::normalise::{self, NormaliseError, ResolvedGoalposts};
-use crate::plan::{self, Level, Mean, Plan, TERRITORY_ID, YEAR};
+use crate::plan::{self, Level, Mean, Pipeline, Plan, TERRITORY_ID, YEAR};
 use crate::progress::Progress;
+use crate::relational::{self, RciSummary, RelationalError};
 use crate::write::{self, Output, WriteError};
 
 /// Everything that can stop a run, by stage.
@@ -28,6 +30,8 @@ pub enum Error {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Normalise(#[from] NormaliseError),
+    #[error(transparent)]
+    Relational(#[from] RelationalError),
     #[error("{0}")]
     Compute(Problems),
     #[error("computing scores: {0}")]
@@ -74,12 +78,20 @@ pub struct Manifest {
     pub pipeline: FileDigest,
     pub pipeline_id: String,
     pub inputs: Vec<InputDigest>,
-    pub counts: Counts,
-    pub goalposts: Vec<ResolvedGoalposts>,
-    pub missing_data: MissingData,
+    /// The composite index part, when the pipeline has one.
+    pub index: Option<IndexManifest>,
+    /// The relational capability part, when the pipeline has one.
+    pub rci: Option<RciSummary>,
     pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u128>,
     pub outputs: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndexManifest {
+    pub counts: Counts,
+    pub goalposts: Vec<ResolvedGoalposts>,
+    pub missing_data: MissingData,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,18 +146,51 @@ pub struct MissingRule {
 }
 
 /// Loads and resolves a pipeline file.
-pub fn load_plan(path: &Path) -> Result<Plan, Error> {
+pub fn load_pipeline(path: &Path) -> Result<Pipeline, Error> {
     let loaded = config::load(path)?;
     plan::resolve(&loaded).map_err(Error::Plan)
 }
 
+/// Loads a pipeline that has a composite index, and returns the index plan.
+pub fn load_plan(path: &Path) -> Result<Plan, Error> {
+    load_pipeline(path)?.index.ok_or_else(|| {
+        Error::Plan(Problems(vec![Problem::new(
+            Location::Config {
+                file: path.to_path_buf(),
+                line: 1,
+                column: 1,
+            },
+            "the pipeline has no [index]",
+        )]))
+    })
+}
+
+/// What `validate` found: the pipeline and the rows it would score.
+#[derive(Debug)]
+pub struct Validated {
+    pub pipeline: Pipeline,
+    pub territory_rows: usize,
+    pub respondents: usize,
+}
+
 /// Checks a pipeline and its data completely without writing anything; returns every problem.
-pub fn validate(path: &Path) -> Result<(Plan, usize), Error> {
-    let plan = load_plan(path)?;
-    let table = ingest::load(&plan)?;
-    let rows = table.frame.height();
-    compute(&plan, table.frame)?;
-    Ok((plan, rows))
+pub fn validate(path: &Path) -> Result<Validated, Error> {
+    let pipeline = load_pipeline(path)?;
+    let mut territory_rows = 0;
+    if let Some(plan) = &pipeline.index {
+        let table = ingest::load(plan)?;
+        territory_rows = table.frame.height();
+        compute(plan, table.frame)?;
+    }
+    let mut respondents = 0;
+    if let Some(rci) = &pipeline.rci {
+        respondents = relational::compute(rci)?.summary.respondents;
+    }
+    Ok(Validated {
+        pipeline,
+        territory_rows,
+        respondents,
+    })
 }
 
 /// Transforms, rescales and aggregates the ingested frame, with ranks; checks that no score
@@ -243,32 +288,94 @@ fn describe_mean(mean: Mean) -> String {
 /// Runs a pipeline end to end and writes its outputs.
 pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, Error> {
     progress.stage("plan", options.pipeline.display().to_string());
-    let plan = load_plan(&options.pipeline)?;
-
-    progress.stage("ingest", format!("{} source(s)", plan.sources.len()));
-    let table = ingest::load(&plan)?;
-
-    progress.stage(
-        "compute",
-        format!("{} rows × {} nodes", table.frame.height(), plan.nodes.len()),
-    );
-    let computed = compute(&plan, table.frame)?;
-
-    progress.stage("write", "scores");
+    let pipeline = load_pipeline(&options.pipeline)?;
     let output_dir = options
         .output_dir
         .clone()
-        .unwrap_or_else(|| Path::new("outputs").join(&plan.id));
-    let long = write::long_scores(&plan, &computed.frame)?;
-    let wide = write::wide_scores(&plan, &computed.frame)?;
-    let missing = write::missing_scores(&plan, &computed.frame)?;
-    let mut manifest = manifest(&plan, &table.inputs, &computed, &missing)?;
-    let outputs = vec![
-        Output::Parquet("scores.parquet", long.clone()),
-        Output::Csv("scores.csv", long),
-        Output::Csv("scores_wide.csv", wide),
-        Output::Csv("missing.csv", missing),
-    ];
+        .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id));
+    let mut outputs = Vec::new();
+    let mut inputs = Vec::new();
+    let mut warnings = Vec::new();
+    let mut index_manifest = None;
+    let mut wide: Option<DataFrame> = None;
+
+    if let Some(plan) = &pipeline.index {
+        progress.stage("ingest", format!("{} source(s)", plan.sources.len()));
+        let table = ingest::load(plan)?;
+        inputs.extend(table.inputs.iter().cloned());
+
+        progress.stage(
+            "compute",
+            format!("{} rows × {} nodes", table.frame.height(), plan.nodes.len()),
+        );
+        let computed = compute(plan, table.frame)?;
+        warnings.extend(computed.warnings.iter().cloned());
+        let long = write::long_scores(plan, &computed.frame)?;
+        let missing = write::missing_scores(plan, &computed.frame)?;
+        wide = Some(write::wide_scores(plan, &computed.frame)?);
+        index_manifest = Some(index_manifest_of(plan, &computed, &missing)?);
+        outputs.push(Output::Parquet("scores.parquet", long.clone()));
+        outputs.push(Output::Csv("scores.csv", long));
+        outputs.push(Output::Csv("missing.csv", missing));
+    }
+
+    let mut rci_summary = None;
+    if let Some(rci) = &pipeline.rci {
+        progress.stage("relational", rci.source.path.display().to_string());
+        let out = relational::compute(rci)?;
+        inputs.push(out.input.clone());
+        if !out.summary.small_territories.is_empty() {
+            warnings.push(format!(
+                "{} territories have fewer than {} respondents (flagged small_sample): {}",
+                out.summary.small_territories.len(),
+                rci.min_respondents,
+                out.summary.small_territories.join(", ")
+            ));
+        }
+        wide = Some(match wide {
+            None => out.territories.clone(),
+            Some(index) => join_wide(
+                index,
+                out.territories.clone(),
+                pipeline.index.as_ref(),
+                &mut warnings,
+            )?,
+        });
+        outputs.push(Output::Parquet("rci_scores.parquet", out.scores.clone()));
+        outputs.push(Output::Csv("rci_scores.csv", out.scores));
+        outputs.push(Output::Parquet("rci_persons.parquet", out.persons));
+        rci_summary = Some(out.summary);
+    }
+
+    progress.stage("write", output_dir.display().to_string());
+    if let Some(wide) = wide {
+        outputs.push(Output::Csv("scores_wide.csv", wide));
+    }
+    let mut manifest = Manifest {
+        tool: Tool {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        pipeline: FileDigest {
+            path: pipeline.path.display().to_string(),
+            sha256: pipeline.sha256.clone(),
+        },
+        pipeline_id: pipeline.id.clone(),
+        inputs: inputs
+            .iter()
+            .map(|i| InputDigest {
+                path: i.path.display().to_string(),
+                sha256: i.sha256.clone(),
+                bytes: i.bytes,
+                rows: i.rows,
+            })
+            .collect(),
+        index: index_manifest,
+        rci: rci_summary,
+        warnings,
+        timings_ms: BTreeMap::new(),
+        outputs: Vec::new(),
+    };
     manifest.outputs = outputs
         .iter()
         .map(|o| match o {
@@ -292,12 +399,67 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
     })
 }
 
-fn manifest(
+/// The index's wide table and the RCI territory table side by side, joined on territory
+/// (and year when the index has years). Territories found in only one are kept and named
+/// in a warning.
+fn join_wide(
+    index: DataFrame,
+    rci: DataFrame,
+    plan: Option<&Plan>,
+    warnings: &mut Vec<String>,
+) -> Result<DataFrame, Error> {
+    let by_year = plan.is_some_and(Plan::has_years);
+    let mut keys = vec![col(TERRITORY_ID)];
+    let rci = if by_year {
+        keys.push(col(YEAR));
+        rci
+    } else {
+        rci.drop(YEAR)?
+    };
+    let ids = |df: &DataFrame| -> Result<std::collections::BTreeSet<String>, Error> {
+        Ok(df
+            .column(TERRITORY_ID)?
+            .str()?
+            .iter()
+            .flatten()
+            .map(str::to_owned)
+            .collect())
+    };
+    let (a, b) = (ids(&index)?, ids(&rci)?);
+    let only_index: Vec<&String> = a.difference(&b).collect();
+    let only_rci: Vec<&String> = b.difference(&a).collect();
+    if !only_index.is_empty() {
+        warnings.push(format!(
+            "territories with index scores but no survey respondents: {}",
+            crate::diagnostic::list(&only_index, 20)
+        ));
+    }
+    if !only_rci.is_empty() {
+        warnings.push(format!(
+            "territories with survey respondents but no index scores: {}",
+            crate::diagnostic::list(&only_rci, 20)
+        ));
+    }
+    Ok(index
+        .lazy()
+        .join(
+            rci.lazy(),
+            keys.clone(),
+            keys,
+            JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+        )
+        .sort(
+            [TERRITORY_ID, YEAR],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?)
+}
+
+fn index_manifest_of(
     plan: &Plan,
-    inputs: &[InputSummary],
     computed: &Computed,
     missing: &DataFrame,
-) -> Result<Manifest, Error> {
+) -> Result<IndexManifest, Error> {
     let frame = &computed.frame;
     let territories = frame.column(TERRITORY_ID)?.n_unique()?;
     let mut years: Vec<i64> = frame.column(YEAR)?.i64()?.iter().flatten().collect();
@@ -331,25 +493,7 @@ fn manifest(
             })
         })
         .collect();
-    Ok(Manifest {
-        tool: Tool {
-            name: env!("CARGO_PKG_NAME"),
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        pipeline: FileDigest {
-            path: plan.pipeline_path.display().to_string(),
-            sha256: plan.pipeline_sha256.clone(),
-        },
-        pipeline_id: plan.id.clone(),
-        inputs: inputs
-            .iter()
-            .map(|i| InputDigest {
-                path: i.path.display().to_string(),
-                sha256: i.sha256.clone(),
-                bytes: i.bytes,
-                rows: i.rows,
-            })
-            .collect(),
+    Ok(IndexManifest {
         counts: Counts {
             rows: frame.height(),
             territories,
@@ -364,8 +508,5 @@ fn manifest(
             rules,
             details: "missing.csv",
         },
-        warnings: computed.warnings.clone(),
-        timings_ms: BTreeMap::new(),
-        outputs: Vec::new(),
     })
 }

@@ -160,16 +160,16 @@ fn demo_outputs_have_the_documented_layout() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("manifest.json")).unwrap())
             .unwrap();
-    assert_eq!(manifest["counts"]["territories"], 100);
+    assert_eq!(manifest["index"]["counts"]["territories"], 100);
     assert_eq!(
-        manifest["counts"]["years"],
+        manifest["index"]["counts"]["years"],
         serde_json::json!([2022, 2023, 2024])
     );
     assert_eq!(manifest["inputs"][0]["rows"], 300);
     assert_eq!(manifest["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(manifest["pipeline"]["sha256"].as_str().unwrap().len(), 64);
     assert!(
-        manifest["missing_data"]["missing_indicator_values"]
+        manifest["index"]["missing_data"]["missing_indicator_values"]
             .as_u64()
             .unwrap()
             > 0

@@ -12,10 +12,13 @@ use std::path::{Component as PathComponent, Path, PathBuf};
 use toml::Spanned;
 
 use crate::config::{
-    AggregationConfig, Direction, Format, GoalpostKind, Layout, LoadedConfig, Method,
-    PipelineConfig,
+    AggregationConfig, Direction, Format, GoalpostKind, IndexConfig, Layout, LoadedConfig, Method,
+    PipelineConfig, TerritoryColumns,
 };
+
+pub mod rci;
 use crate::diagnostic::{Location, Problem, Problems, closest, list};
+pub use rci::RciPlan;
 
 /// Column names of the key columns in every frame and output.
 pub const TERRITORY_ID: &str = "territory_id";
@@ -126,16 +129,11 @@ pub struct Node {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourcePlan {
-    pub path: PathBuf,
-    pub format: Format,
-    pub separator: u8,
-    pub decimal_comma: bool,
+    pub file: FileRef,
     pub missing_values: Vec<String>,
     pub layout: Layout,
     pub indicator_column: Option<String>,
     pub value_column: Option<String>,
-    /// The `path = …` line, for "file not found".
-    pub declared_at: Location,
 }
 
 /// Which source columns hold the territory keys.
@@ -183,10 +181,31 @@ impl Plan {
     }
 }
 
-const DEFAULT_MISSING: [&str; 7] = ["", "NA", "N/A", "n/a", "NaN", ":", ".."];
+pub const DEFAULT_MISSING: [&str; 7] = ["", "NA", "N/A", "n/a", "NaN", ":", ".."];
+
+/// A resolved pipeline: a composite index, a relational capability section, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub id: String,
+    pub name: String,
+    pub index: Option<Plan>,
+    pub rci: Option<RciPlan>,
+}
+
+/// A data file as resolved from the pipeline: where, which format, CSV options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRef {
+    pub path: PathBuf,
+    pub format: Format,
+    pub separator: u8,
+    pub decimal_comma: bool,
+    pub declared_at: Location,
+}
 
 /// Resolves and checks a loaded pipeline; returns every problem found.
-pub fn resolve(loaded: &LoadedConfig) -> Result<Plan, Problems> {
+pub fn resolve(loaded: &LoadedConfig) -> Result<Pipeline, Problems> {
     let mut r = Resolver {
         loaded,
         problems: Vec::new(),
@@ -199,22 +218,26 @@ pub fn resolve(loaded: &LoadedConfig) -> Result<Plan, Problems> {
     }
 }
 
-struct Resolver<'a> {
+pub(crate) struct Resolver<'a> {
     loaded: &'a LoadedConfig,
     problems: Vec<Problem>,
 }
 
 impl Resolver<'_> {
-    fn at<T>(&self, s: &Spanned<T>) -> Location {
+    pub(crate) fn at<T>(&self, s: &Spanned<T>) -> Location {
         self.loaded.at(s.span())
     }
 
-    fn problem(&mut self, location: Location, message: impl Into<String>) -> &mut Problem {
+    pub(crate) fn problem(
+        &mut self,
+        location: Location,
+        message: impl Into<String>,
+    ) -> &mut Problem {
         self.problems.push(Problem::new(location, message));
         self.problems.last_mut().expect("just pushed")
     }
 
-    fn resolve(&mut self, c: &PipelineConfig) -> Plan {
+    fn resolve(&mut self, c: &PipelineConfig) -> Pipeline {
         let id = c.pipeline.id.get_ref().clone();
         if !is_valid_id(&id) || id.starts_with('.') {
             self.problem(
@@ -223,20 +246,78 @@ impl Resolver<'_> {
             )
             .help = Some("use letters, digits, '_', '-' or '.' (not first)".into());
         }
+        let name = c.pipeline.name.clone().unwrap_or_else(|| id.clone());
+        let top = Location::config_at(&self.loaded.path, &self.loaded.text, 0);
+        let index = match (&c.index, &c.territories) {
+            (Some(index), Some(territories)) => {
+                Some(self.index_plan(c, index, territories, &id, &name))
+            }
+            (Some(index), None) => {
+                self.problem(
+                    self.at(index),
+                    "an [index] needs [territories] to say which columns identify a territory",
+                );
+                None
+            }
+            (None, _) => {
+                let stray = [
+                    ("[territories]", c.territories.is_some()),
+                    ("[[source]]", !c.sources.is_empty()),
+                    ("[[dimension]]", !c.dimensions.is_empty()),
+                    ("[[component]]", !c.components.is_empty()),
+                    ("[[indicator]]", !c.indicators.is_empty()),
+                ];
+                for (what, present) in stray {
+                    if present {
+                        self.problem(
+                            top.clone(),
+                            format!("{what} is given but there is no [index]"),
+                        );
+                    }
+                }
+                None
+            }
+        };
+        let rci = c.rci.as_ref().map(|r| rci::resolve(self, r));
+        if index.is_none() && rci.is_none() && c.index.is_none() {
+            self.problem(
+                top,
+                "the pipeline computes nothing: add an [index] or an [rci] section",
+            );
+        }
+        Pipeline {
+            path: self.loaded.path.clone(),
+            sha256: self.loaded.sha256(),
+            id,
+            name,
+            index,
+            rci,
+        }
+    }
+
+    fn index_plan(
+        &mut self,
+        c: &PipelineConfig,
+        index: &Spanned<IndexConfig>,
+        territories: &Spanned<TerritoryColumns>,
+        id: &str,
+        name: &str,
+    ) -> Plan {
+        let t = territories.get_ref();
         let keys = KeyColumns {
-            id: c.territories.id.get_ref().clone(),
-            name: c.territories.name.as_ref().map(|s| s.get_ref().clone()),
-            group: c.territories.group.as_ref().map(|s| s.get_ref().clone()),
-            year: c.territories.year.as_ref().map(|s| s.get_ref().clone()),
-            declared_at: self.at(&c.territories.id),
+            id: t.id.get_ref().clone(),
+            name: t.name.as_ref().map(|s| s.get_ref().clone()),
+            group: t.group.as_ref().map(|s| s.get_ref().clone()),
+            year: t.year.as_ref().map(|s| s.get_ref().clone()),
+            declared_at: self.at(&t.id),
         };
         let sources = self.sources(c);
-        let nodes = self.nodes(c);
+        let nodes = self.nodes(c, index);
         Plan {
             pipeline_path: self.loaded.path.clone(),
             pipeline_sha256: self.loaded.sha256(),
-            name: c.pipeline.name.clone().unwrap_or_else(|| id.clone()),
-            id,
+            name: name.to_owned(),
+            id: id.to_owned(),
             keys,
             sources,
             nodes,
@@ -248,86 +329,16 @@ impl Resolver<'_> {
         if c.sources.is_empty() {
             self.problem(
                 Location::config_at(&self.loaded.path, &self.loaded.text, 0),
-                "the pipeline has no [[source]]",
+                "the pipeline has an [index] but no [[source]]",
             );
         }
-        let base = self.loaded.path.parent().unwrap_or(Path::new(""));
         let mut out = Vec::new();
         for s in &c.sources {
             let here = self.at(s);
             let s = s.get_ref();
-            let path = normalise_path(&base.join(s.path.get_ref()));
-            let format = match s.format {
-                Some(f) => f,
-                None => match path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .map(str::to_lowercase)
-                {
-                    Some(e) if e == "csv" || e == "txt" || e == "tsv" => Format::Csv,
-                    Some(e) if e == "parquet" || e == "pq" => Format::Parquet,
-                    _ => {
-                        self.problem(
-                            self.at(&s.path),
-                            format!(
-                                "cannot tell the format of \"{}\" from its name",
-                                s.path.get_ref()
-                            ),
-                        )
-                        .help = Some("add format = \"csv\" or format = \"parquet\"".into());
-                        Format::Csv
-                    }
-                },
-            };
-            let separator = match &s.separator {
-                None => b',',
-                Some(sep) => {
-                    let v = sep.get_ref();
-                    let v = if v == "\\t" { "\t" } else { v.as_str() };
-                    if v.len() == 1 && v.is_ascii() {
-                        v.as_bytes()[0]
-                    } else {
-                        self.problem(
-                            self.at(sep),
-                            format!("separator must be one ASCII character, got \"{v}\""),
-                        );
-                        b','
-                    }
-                }
-            };
-            let decimal_comma = match &s.decimal {
-                None => false,
-                Some(d) => match d.get_ref().as_str() {
-                    "." => false,
-                    "," => {
-                        if separator == b',' {
-                            self.problem(
-                                self.at(d),
-                                "decimal \",\" needs a separator other than \",\"",
-                            )
-                            .help = Some("French exports use separator = \";\"".into());
-                        }
-                        true
-                    }
-                    other => {
-                        self.problem(
-                            self.at(d),
-                            format!("decimal must be \".\" or \",\", got \"{other}\""),
-                        );
-                        false
-                    }
-                },
-            };
-            if format == Format::Parquet {
-                for (opt, set) in [
-                    ("separator", s.separator.is_some()),
-                    ("decimal", s.decimal.is_some()),
-                    ("missing_values", s.missing_values.is_some()),
-                ] {
-                    if set {
-                        self.problem(here.clone(), format!("`{opt}` applies to CSV sources only"));
-                    }
-                }
+            let file = self.file(&s.path, s.format, s.separator.as_ref(), s.decimal.as_ref());
+            if file.format == Format::Parquet && s.missing_values.is_some() {
+                self.problem(here.clone(), "`missing_values` applies to CSV sources only");
             }
             let (indicator_column, value_column) = match s.layout {
                 Layout::Long => {
@@ -353,10 +364,7 @@ impl Resolver<'_> {
                 }
             };
             out.push(SourcePlan {
-                path,
-                format,
-                separator,
-                decimal_comma,
+                file,
                 missing_values: s
                     .missing_values
                     .clone()
@@ -364,13 +372,100 @@ impl Resolver<'_> {
                 layout: s.layout,
                 indicator_column,
                 value_column,
-                declared_at: self.at(&s.path),
             });
         }
         out
     }
 
-    fn nodes(&mut self, c: &PipelineConfig) -> Vec<Node> {
+    /// Resolves a data file reference: path relative to the pipeline, format, CSV options.
+    pub(crate) fn file(
+        &mut self,
+        path: &Spanned<String>,
+        format: Option<Format>,
+        separator: Option<&Spanned<String>>,
+        decimal: Option<&Spanned<String>>,
+    ) -> FileRef {
+        let base = self.loaded.path.parent().unwrap_or(Path::new(""));
+        let resolved = normalise_path(&base.join(path.get_ref()));
+        let format = match format {
+            Some(f) => f,
+            None => match resolved
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_lowercase)
+            {
+                Some(e) if e == "csv" || e == "txt" || e == "tsv" => Format::Csv,
+                Some(e) if e == "parquet" || e == "pq" => Format::Parquet,
+                _ => {
+                    self.problem(
+                        self.at(path),
+                        format!(
+                            "cannot tell the format of \"{}\" from its name",
+                            path.get_ref()
+                        ),
+                    )
+                    .help = Some("add format = \"csv\" or format = \"parquet\"".into());
+                    Format::Csv
+                }
+            },
+        };
+        let separator = match separator {
+            None => b',',
+            Some(sep) => {
+                let v = sep.get_ref();
+                let v = if v == "\\t" { "\t" } else { v.as_str() };
+                if format == Format::Parquet {
+                    self.problem(self.at(sep), "`separator` applies to CSV sources only");
+                }
+                if v.len() == 1 && v.is_ascii() {
+                    v.as_bytes()[0]
+                } else {
+                    self.problem(
+                        self.at(sep),
+                        format!("separator must be one ASCII character, got \"{v}\""),
+                    );
+                    b','
+                }
+            }
+        };
+        let decimal_comma = match decimal {
+            None => false,
+            Some(d) => {
+                if format == Format::Parquet {
+                    self.problem(self.at(d), "`decimal` applies to CSV sources only");
+                }
+                match d.get_ref().as_str() {
+                    "." => false,
+                    "," => {
+                        if separator == b',' {
+                            self.problem(
+                                self.at(d),
+                                "decimal \",\" needs a separator other than \",\"",
+                            )
+                            .help = Some("French exports use separator = \";\"".into());
+                        }
+                        true
+                    }
+                    other => {
+                        self.problem(
+                            self.at(d),
+                            format!("decimal must be \".\" or \",\", got \"{other}\""),
+                        );
+                        false
+                    }
+                }
+            }
+        };
+        FileRef {
+            path: resolved,
+            format,
+            separator,
+            decimal_comma,
+            declared_at: self.at(path),
+        }
+    }
+
+    fn nodes(&mut self, c: &PipelineConfig, index: &Spanned<IndexConfig>) -> Vec<Node> {
         let mut nodes: Vec<Node> = Vec::new();
         let mut seen: HashMap<String, Location> = HashMap::new();
         let mut declare = |r: &mut Self, id: &Spanned<String>| {
@@ -392,7 +487,8 @@ impl Resolver<'_> {
         };
 
         // Index.
-        let index = c.index.get_ref();
+        let index_at = self.at(index);
+        let index = index.get_ref();
         declare(self, &index.id);
         let rule = self.rule(
             index.aggregation.as_ref(),
@@ -495,7 +591,7 @@ impl Resolver<'_> {
             });
         }
 
-        self.check_children_and_weights(c, &nodes);
+        self.check_children_and_weights(c, index_at, &nodes);
         nodes
     }
 
@@ -717,10 +813,15 @@ impl Resolver<'_> {
         }
     }
 
-    fn check_children_and_weights(&mut self, c: &PipelineConfig, nodes: &[Node]) {
+    fn check_children_and_weights(
+        &mut self,
+        c: &PipelineConfig,
+        index_at: Location,
+        nodes: &[Node],
+    ) {
         // Node declarations, to point at the parent when its children are wrong.
         let mut declared: HashMap<&str, Location> = HashMap::new();
-        declared.insert(c.index.get_ref().id.get_ref(), self.at(&c.index));
+        declared.insert(nodes[0].id.as_str(), index_at);
         for d in &c.dimensions {
             declared
                 .entry(d.get_ref().id.get_ref())
@@ -784,7 +885,7 @@ impl Resolver<'_> {
     }
 }
 
-fn is_valid_id(id: &str) -> bool {
+pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .chars()

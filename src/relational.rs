@@ -1,0 +1,1079 @@
+//! Relational capability (RCI) from survey microdata: a row per respondent, a column per
+//! item; per-person scores as weighted horizontal sums, then one `group_by` per grouping
+//! (territory, territory × subgroup, whole sample) for survey-weighted aggregates, and a
+//! seeded bootstrap for confidence intervals.
+//!
+//! Definitions (see ../shared/RCI.md for what is documented and what is ours):
+//! items give achievements `a_j ∈ {0, 1}` (missing when the answer is a missing code or
+//! empty); effective weights `w_j` sum to 1. Over the answered items of a person,
+//! `s = Σ w_j a_j / Σ w_j` and `c = Σ w_j (1 − a_j) / Σ w_j = 1 − s` (the weights are
+//! rescaled when items are missing, or the person dropped, as configured). Capable when
+//! `s ≥ k`, poor (Alkire–Foster) when `c ≥ k_deprivation`, both with a 1e-12 tolerance
+//! because weights like 1/3 do not sum exactly. Per group, with survey weights `ω`:
+//! mean RCI `Σωs/Σω`, share capable, dimension means, `H = Σω·poor/Σω`,
+//! `A = Σω·c·poor/Σω·poor`, `M0 = Σω·c·poor/Σω = H·A`, censored headcount of item j
+//! (poor and deprived in j, among those who answered j) and its contribution to M0
+//! (`Σω·poor·w'_j(1 − a_j) / Σω·c·poor`, summing to 1 over items).
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::config::{Codes, MissingTreatment, Weighting};
+use crate::diagnostic::{Location, Problem, Problems};
+use crate::ingest::{self, CellProblems, InputSummary, RawFile};
+use crate::plan::rci::{RciItem, RciPlan};
+use crate::plan::{DEFAULT_MISSING, TERRITORY_ID, YEAR};
+use crate::synth::Rng;
+
+const EPS: f64 = 1e-12;
+/// `territory_id` of the whole-sample rows.
+pub const ALL: &str = "ALL";
+pub const SUBGROUP: &str = "subgroup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelationalError {
+    #[error("{0}")]
+    Problems(Problems),
+    #[error("computing relational capability from {}: {source}", path.display())]
+    Polars {
+        path: std::path::PathBuf,
+        #[source]
+        source: PolarsError,
+    },
+}
+
+impl From<Problems> for RelationalError {
+    fn from(p: Problems) -> Self {
+        RelationalError::Problems(p)
+    }
+}
+
+/// What the RCI stage produces.
+#[derive(Debug)]
+pub struct RciOutput {
+    pub input: InputSummary,
+    /// One row per respondent: scores, no answers.
+    pub persons: DataFrame,
+    /// Tidy long table (the core layout plus subgroup, intervals and flags).
+    pub scores: DataFrame,
+    /// One row per territory (× year), for the wide output.
+    pub territories: DataFrame,
+    pub summary: RciSummary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RciSummary {
+    pub respondents: usize,
+    pub scored: usize,
+    pub dropped_for_missing_items: usize,
+    pub survey_weights: bool,
+    pub k: f64,
+    pub k_deprivation: f64,
+    pub weighting: &'static str,
+    pub missing_items: &'static str,
+    pub max_missing_share: Option<f64>,
+    pub bootstrap_replicates: usize,
+    pub bootstrap_seed: u64,
+    pub confidence: f64,
+    pub min_respondents: usize,
+    pub dimensions: Vec<WeightRow>,
+    pub items: Vec<WeightRow>,
+    /// Components of the framework that no item of this survey covers.
+    pub uncovered_components: Vec<String>,
+    /// Territories with fewer respondents than `min_respondents`.
+    pub small_territories: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WeightRow {
+    pub id: String,
+    pub parent: Option<String>,
+    pub column: Option<String>,
+    pub weight: f64,
+}
+
+/// Reads, checks, scores and aggregates the microdata of `plan`.
+pub fn compute(plan: &RciPlan) -> Result<RciOutput, RelationalError> {
+    let raw = read(plan)?;
+    let persons = prepare(plan, &raw)?;
+    let polars_err = |source| RelationalError::Polars {
+        path: plan.source.path.clone(),
+        source,
+    };
+    let scored = score(plan, persons.clone().lazy())
+        .collect()
+        .map_err(polars_err)?;
+    let kept = scored
+        .clone()
+        .lazy()
+        .filter(col("__kept"))
+        .collect()
+        .map_err(polars_err)?;
+    let mut table = aggregate(plan, &kept).map_err(polars_err)?;
+    check_weights(&table, &raw)?;
+    bootstrap(plan, &kept, &mut table).map_err(polars_err)?;
+    let small = flag_and_rank(plan, &mut table).map_err(polars_err)?;
+    let scores = tidy(plan, &table).map_err(polars_err)?;
+    let territories = wide(plan, &table).map_err(polars_err)?;
+    let person_table = person_output(plan, &scored).map_err(polars_err)?;
+    let dropped = scored.height() - kept.height();
+    Ok(RciOutput {
+        input: raw.summary(),
+        persons: person_table,
+        scores,
+        territories,
+        summary: summary(plan, scored.height(), dropped, small),
+    })
+}
+
+/// The columns the plan needs, by role.
+fn numeric_columns(plan: &RciPlan) -> Vec<String> {
+    let mut v: Vec<String> = plan.items.iter().map(|i| i.column.clone()).collect();
+    v.extend(plan.weight.clone());
+    v
+}
+
+fn read(plan: &RciPlan) -> Result<RawFile, Problems> {
+    let numeric = numeric_columns(plan);
+    let nulls: Vec<String> = DEFAULT_MISSING.iter().map(|s| s.to_string()).collect();
+    // Fast path: polars parses the numeric columns. If it cannot (a bad cell, or a column
+    // that is not there), re-read everything as text to report precisely.
+    let typed: HashMap<String, DataType> = numeric
+        .iter()
+        .map(|c| (c.clone(), DataType::Float64))
+        .collect();
+    let raw = match ingest::read_file(&plan.source, &typed, &nulls) {
+        Ok(raw) if numeric.iter().all(|c| raw.df.column(c).is_ok()) => raw,
+        _ => ingest::read_file(&plan.source, &HashMap::new(), &nulls)?,
+    };
+    let columns = raw.columns();
+    let mut problems = Vec::new();
+    let mut need: Vec<(&str, &str)> = vec![("territory", plan.territory.as_str())];
+    if let Some(y) = &plan.year {
+        need.push(("year", y));
+    }
+    if let Some(w) = &plan.weight {
+        need.push(("survey weight", w));
+    }
+    if let Some(r) = &plan.respondent_id {
+        need.push(("respondent id", r));
+    }
+    for s in &plan.subgroups {
+        need.push(("subgroup", s));
+    }
+    for item in &plan.items {
+        need.push(("answer", &item.column));
+    }
+    for (what, name) in need {
+        if !columns.iter().any(|c| c == name) {
+            problems.push(ingest::unknown_column(
+                &raw.path,
+                name,
+                what,
+                &columns,
+                &plan.declared_at,
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(raw)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Typed person frame: `__row`, `respondent_id`, `territory_id`, `year`, subgroup labels,
+/// `__w` (survey weight), and `a:<item>` achievements (null when missing). Every bad cell
+/// is reported with its row and column.
+fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<DataFrame, Problems> {
+    let mut problems = Vec::new();
+    let mut cells = CellProblems::new(&mut problems);
+    let n = raw.df.height();
+    let text = |name: &str| -> StringChunked {
+        raw.df
+            .column(name)
+            .expect("checked")
+            .cast(&DataType::String)
+            .expect("casts to text")
+            .str()
+            .expect("text")
+            .clone()
+    };
+    let mut columns: Vec<Column> = Vec::new();
+    columns.push(Column::new(
+        "__row".into(),
+        (1..=n as u64).collect::<Vec<_>>(),
+    ));
+    let ids: StringChunked = match &plan.respondent_id {
+        Some(c) => text(c),
+        None => (1..=n).map(|i| Some(i.to_string())).collect(),
+    };
+    columns.push(ids.with_name("respondent_id".into()).into_column());
+
+    let territory: StringChunked = text(&plan.territory)
+        .iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let v = v.map(str::trim).filter(|v| !v.is_empty());
+            match v {
+                None => cells.report(
+                    raw.cell(row, Some(&plan.territory)),
+                    &plan.territory,
+                    "empty territory".into(),
+                ),
+                Some(ALL) => cells.report(
+                    raw.cell(row, Some(&plan.territory)),
+                    &plan.territory,
+                    format!("territory \"{ALL}\" is reserved for the whole sample"),
+                ),
+                _ => {}
+            }
+            v
+        })
+        .collect();
+    columns.push(territory.with_name(TERRITORY_ID.into()).into_column());
+
+    let years: Int64Chunked = match &plan.year {
+        Some(y) => text(y)
+            .iter()
+            .enumerate()
+            .map(|(row, v)| {
+                let parsed = v.and_then(|v| {
+                    let t = v.trim();
+                    t.parse::<i64>().ok().or_else(|| {
+                        t.parse::<f64>()
+                            .ok()
+                            .filter(|f| f.fract() == 0.0)
+                            .map(|f| f as i64)
+                    })
+                });
+                if parsed.is_none() {
+                    cells.report(
+                        raw.cell(row, Some(y)),
+                        y,
+                        format!("year must be a whole number, got {v:?}"),
+                    );
+                }
+                parsed
+            })
+            .collect(),
+        None => Int64Chunked::full_null(YEAR.into(), n),
+    };
+    columns.push(years.with_name(YEAR.into()).into_column());
+
+    for (k, s) in plan.subgroups.iter().enumerate() {
+        let values = text(s);
+        let labels: StringChunked = values
+            .iter()
+            .map(|v| Some(format!("{s}={}", v.map(str::trim).unwrap_or("missing"))))
+            .collect();
+        columns.push(labels.with_name(format!("__sg{k}").into()).into_column());
+        columns.push(values.with_name(format!("__sgv{k}").into()).into_column());
+    }
+
+    let weights: Float64Chunked = match &plan.weight {
+        Some(w) => numbers(raw, w, &mut cells)
+            .into_iter()
+            .enumerate()
+            .map(|(row, v)| {
+                match v {
+                    None => cells.report(raw.cell(row, Some(w)), w, "missing survey weight".into()),
+                    Some(x) if x < 0.0 => cells.report(
+                        raw.cell(row, Some(w)),
+                        w,
+                        format!("negative survey weight {x}"),
+                    ),
+                    _ => {}
+                }
+                v
+            })
+            .collect(),
+        None => Float64Chunked::full("__w".into(), 1.0, n),
+    };
+    columns.push(weights.with_name("__w".into()).into_column());
+
+    for item in &plan.items {
+        let values = numbers(raw, &item.column, &mut cells);
+        let achieved: Float64Chunked = values
+            .into_iter()
+            .enumerate()
+            .map(|(row, v)| {
+                let x = v?;
+                if item.is_missing(x) {
+                    return None;
+                }
+                if !item.is_valid(x) {
+                    cells.report(
+                        raw.cell(row, Some(&item.column)),
+                        &item.column,
+                        format!(
+                            "answer code {x} of item \"{}\" is neither valid ({}) nor missing ({})",
+                            item.id,
+                            describe_codes(&item.valid),
+                            describe_list(&item.missing)
+                        ),
+                    );
+                    return None;
+                }
+                Some(if item.achieved(x) { 1.0 } else { 0.0 })
+            })
+            .collect();
+        columns.push(
+            achieved
+                .with_name(achievement(&item.id).into())
+                .into_column(),
+        );
+    }
+    cells.finish(&raw.path);
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+    DataFrame::new(n, columns).map_err(|e| {
+        Problems(vec![Problem::new(
+            Location::data_file(&raw.path),
+            e.to_string(),
+        )])
+    })
+}
+
+fn achievement(item: &str) -> String {
+    format!("a:{item}")
+}
+
+fn describe_codes(c: &Codes) -> String {
+    match c {
+        Codes::List(v) => describe_list(v),
+        Codes::Range { min, max } => format!("{min} to {max}"),
+    }
+}
+
+fn describe_list(v: &[f64]) -> String {
+    if v.is_empty() {
+        return "none".into();
+    }
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A column as f64 values: numeric columns as they are, text parsed (bad cells reported).
+fn numbers(raw: &RawFile, name: &str, cells: &mut CellProblems<'_>) -> Vec<Option<f64>> {
+    let column = raw.df.column(name).expect("checked");
+    if column.dtype().is_primitive_numeric() {
+        let f = column.cast(&DataType::Float64).expect("numeric casts");
+        return f.f64().expect("f64").iter().collect();
+    }
+    let t = column.cast(&DataType::String).expect("casts to text");
+    t.str()
+        .expect("text")
+        .iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let v = v?.trim();
+            if v.is_empty() || DEFAULT_MISSING.contains(&v) {
+                return None;
+            }
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => Some(x),
+                _ => {
+                    cells.report(
+                        raw.cell(row, Some(name)),
+                        name,
+                        format!("\"{v}\" is not a number"),
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn sum(terms: impl Iterator<Item = Expr>) -> Expr {
+    terms.reduce(|a, b| a + b).unwrap_or_else(|| lit(0.0))
+}
+
+/// Person scores: `__answered` (weight share answered), `__kept`, `rci`, `deprivation`,
+/// `capable`, `poor`, per-dimension `dim:<id>` and contributions.
+fn score(plan: &RciPlan, lf: LazyFrame) -> LazyFrame {
+    let a = |it: &RciItem| col(achievement(&it.id));
+    let answered = sum(plan
+        .items
+        .iter()
+        .map(|it| a(it).is_not_null().cast(DataType::Float64) * lit(it.weight)));
+    let s_raw = sum(plan
+        .items
+        .iter()
+        .map(|it| (a(it) * lit(it.weight)).fill_null(lit(0.0))));
+    let c_raw = sum(plan
+        .items
+        .iter()
+        .map(|it| ((lit(1.0) - a(it)) * lit(it.weight)).fill_null(lit(0.0))));
+    let kept = match plan.missing {
+        MissingTreatment::Drop => col("__answered").gt_eq(lit(1.0 - EPS)),
+        MissingTreatment::Rescale => col("__answered")
+            .gt_eq(lit(1.0 - plan.max_missing_share - EPS))
+            .and(col("__answered").gt(lit(0.0))),
+    };
+    let only_kept = |e: Expr| {
+        when(col("__kept"))
+            .then(e)
+            .otherwise(lit(NULL).cast(DataType::Float64))
+    };
+    let mut exprs = vec![
+        only_kept(s_raw / col("__answered")).alias("rci"),
+        only_kept(c_raw / col("__answered")).alias("deprivation"),
+    ];
+    for (d, dim) in plan.dimensions.iter().enumerate() {
+        let items: Vec<&RciItem> = plan.items.iter().filter(|i| i.dimension == d).collect();
+        let num = sum(items
+            .iter()
+            .map(|it| (a(it) * lit(it.weight)).fill_null(lit(0.0))));
+        let den = sum(items
+            .iter()
+            .map(|it| a(it).is_not_null().cast(DataType::Float64) * lit(it.weight)));
+        exprs.push(
+            only_kept(
+                when(den.clone().gt(lit(0.0)))
+                    .then(num.clone() / den)
+                    .otherwise(lit(NULL).cast(DataType::Float64)),
+            )
+            .alias(format!("dim:{}", dim.id)),
+        );
+        exprs.push(only_kept(num / col("__answered")).alias(format!("dimshare:{}", dim.id)));
+    }
+    let poor = col("poor").cast(DataType::Float64);
+    let mut af = Vec::new();
+    for it in &plan.items {
+        af.push(
+            (poor.clone() * (lit(1.0) - a(it)) * lit(it.weight) / col("__answered"))
+                .fill_null(lit(0.0))
+                .alias(format!("cg:{}", it.id)),
+        );
+    }
+    lf.with_column(answered.alias("__answered"))
+        .with_column(kept.alias("__kept"))
+        .with_columns(exprs)
+        .with_columns([
+            col("rci").gt_eq(lit(plan.k - EPS)).alias("capable"),
+            col("deprivation")
+                .gt_eq(lit(plan.k_deprivation - EPS))
+                .alias("poor"),
+        ])
+        .with_columns(af)
+}
+
+/// The measures of one group, by output column name.
+fn measures(plan: &RciPlan) -> Vec<Expr> {
+    let w = || col("__w");
+    let poor = || col("poor").cast(DataType::Float64);
+    let mut m = vec![
+        len().cast(DataType::UInt32).alias("respondents"),
+        w().sum().alias("weighted_respondents"),
+        ratio((w() * col("rci")).sum(), w().sum()).alias("mean"),
+        ratio(
+            (w() * col("capable").cast(DataType::Float64)).sum(),
+            w().sum(),
+        )
+        .alias("share_capable"),
+        ratio((w() * poor()).sum(), w().sum()).alias("H"),
+        ratio(
+            (w() * col("deprivation") * poor()).sum(),
+            (w() * poor()).sum(),
+        )
+        .alias("A"),
+        ratio((w() * col("deprivation") * poor()).sum(), w().sum()).alias("M0"),
+    ];
+    for dim in &plan.dimensions {
+        let d = col(format!("dim:{}", dim.id));
+        m.push(
+            ratio(
+                (w() * d.clone()).fill_null(lit(0.0)).sum(),
+                (w() * d.is_not_null().cast(DataType::Float64)).sum(),
+            )
+            .alias(format!("dim:{}", dim.id)),
+        );
+        m.push(
+            ratio(
+                (w() * col(format!("dimshare:{}", dim.id))).sum(),
+                (w() * col("rci")).sum(),
+            )
+            .alias(format!("dimshare:{}", dim.id)),
+        );
+    }
+    for it in &plan.items {
+        let a = col(achievement(&it.id));
+        m.push(
+            ratio(
+                (w() * poor() * (lit(1.0) - a.clone()))
+                    .fill_null(lit(0.0))
+                    .sum(),
+                (w() * a.is_not_null().cast(DataType::Float64)).sum(),
+            )
+            .alias(format!("hc:{}", it.id)),
+        );
+        m.push(
+            ratio(
+                (w() * col(format!("cg:{}", it.id))).sum(),
+                (w() * col("deprivation") * poor()).sum(),
+            )
+            .alias(format!("cg:{}", it.id)),
+        );
+    }
+    m
+}
+
+/// `num / den`, missing (not NaN) when the denominator is 0.
+fn ratio(num: Expr, den: Expr) -> Expr {
+    when(den.clone().gt(lit(0.0)))
+        .then(num / den)
+        .otherwise(lit(NULL).cast(DataType::Float64))
+}
+
+fn measure_names(plan: &RciPlan) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "respondents",
+        "weighted_respondents",
+        "mean",
+        "share_capable",
+        "H",
+        "A",
+        "M0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for dim in &plan.dimensions {
+        v.push(format!("dim:{}", dim.id));
+        v.push(format!("dimshare:{}", dim.id));
+    }
+    for it in &plan.items {
+        v.push(format!("hc:{}", it.id));
+        v.push(format!("cg:{}", it.id));
+    }
+    v
+}
+
+/// Survey-weighted aggregates per group: territories, territory × subgroup, whole sample
+/// (and whole sample × subgroup). Columns `territory_id, year, subgroup` then measures;
+/// whole-sample rows last within each year.
+fn aggregate(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<DataFrame> {
+    let lf = kept.clone().lazy();
+    let names = measure_names(plan);
+    let grouped = |territory: bool, subgroup: Option<usize>| {
+        let mut keys = vec![col(YEAR)];
+        if territory {
+            keys.push(col(TERRITORY_ID));
+        }
+        if let Some(k) = subgroup {
+            keys.push(col(format!("__sg{k}")));
+        }
+        let mut select = vec![
+            if territory {
+                col(TERRITORY_ID)
+            } else {
+                lit(ALL).alias(TERRITORY_ID)
+            },
+            col(YEAR),
+            match subgroup {
+                Some(k) => col(format!("__sg{k}")).alias(SUBGROUP),
+                None => lit(NULL).cast(DataType::String).alias(SUBGROUP),
+            },
+            lit(!territory).alias("__is_all"),
+        ];
+        select.extend(names.iter().map(|n| col(n.as_str())));
+        lf.clone().group_by(keys).agg(measures(plan)).select(select)
+    };
+    let mut frames = vec![grouped(true, None)];
+    for k in 0..plan.subgroups.len() {
+        frames.push(grouped(true, Some(k)));
+    }
+    frames.push(grouped(false, None));
+    for k in 0..plan.subgroups.len() {
+        frames.push(grouped(false, Some(k)));
+    }
+    concat(frames, UnionArgs::default())?
+        .sort(
+            [YEAR, "__is_all", TERRITORY_ID, SUBGROUP],
+            SortMultipleOptions::default().with_nulls_last(false),
+        )
+        .collect()
+}
+
+/// A territory whose survey weights sum to zero has no mean: say so rather than emit nulls.
+fn check_weights(table: &DataFrame, raw: &RawFile) -> Result<(), Problems> {
+    let ids = table.column(TERRITORY_ID).and_then(|c| c.str().cloned());
+    let w = table
+        .column("weighted_respondents")
+        .and_then(|c| c.f64().cloned());
+    let (Ok(ids), Ok(w)) = (ids, w) else {
+        return Ok(());
+    };
+    let problems: Vec<Problem> = ids
+        .iter()
+        .zip(w.iter())
+        .filter(|(_, w)| *w == Some(0.0))
+        .map(|(id, _)| {
+            Problem::new(
+                Location::data_file(&raw.path),
+                format!("the survey weights of \"{}\" sum to zero", id.unwrap_or("")),
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Group key of a table row or a person: territory (or ALL), year, subgroup label.
+type Key = (String, Option<i64>, Option<String>);
+
+/// Percentile bootstrap over respondents within each group (seeded per group, so results
+/// do not depend on thread scheduling): adds `mean_ci_low/high` and `M0_ci_low/high`.
+fn bootstrap(plan: &RciPlan, kept: &DataFrame, table: &mut DataFrame) -> PolarsResult<()> {
+    let n = table.height();
+    let (mut lo_m, mut hi_m, mut lo_0, mut hi_0) =
+        (vec![None; n], vec![None; n], vec![None; n], vec![None; n]);
+    if plan.bootstrap > 0 {
+        let territory = kept.column(TERRITORY_ID)?.str()?.clone();
+        let year = kept.column(YEAR)?.i64()?.clone();
+        let w: Vec<f64> = kept
+            .column("__w")?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect();
+        let s: Vec<f64> = kept
+            .column("rci")?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect();
+        let poor = kept.column("poor")?.bool()?.clone();
+        let c: Vec<f64> = kept
+            .column("deprivation")?
+            .f64()?
+            .iter()
+            .zip(poor.iter())
+            .map(|(c, p)| {
+                if p == Some(true) {
+                    c.unwrap_or(0.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let sgs: Vec<StringChunked> = (0..plan.subgroups.len())
+            .map(|k| {
+                kept.column(&format!("__sg{k}"))
+                    .and_then(|c| c.str().cloned())
+            })
+            .collect::<PolarsResult<_>>()?;
+        let mut members: HashMap<Key, Vec<u32>> = HashMap::new();
+        for i in 0..kept.height() {
+            let t = territory.get(i).unwrap_or("").to_owned();
+            let y = year.get(i);
+            let mut push = |key: Key| members.entry(key).or_default().push(i as u32);
+            push((t.clone(), y, None));
+            push((ALL.to_owned(), y, None));
+            for sg in &sgs {
+                let label = sg.get(i).map(str::to_owned);
+                push((t.clone(), y, label.clone()));
+                push((ALL.to_owned(), y, label));
+            }
+        }
+        let keys: Vec<Key> = {
+            let t = table.column(TERRITORY_ID)?.str()?.clone();
+            let y = table.column(YEAR)?.i64()?.clone();
+            let g = table.column(SUBGROUP)?.str()?.clone();
+            (0..n)
+                .map(|i| {
+                    (
+                        t.get(i).unwrap_or("").to_owned(),
+                        y.get(i),
+                        g.get(i).map(str::to_owned),
+                    )
+                })
+                .collect()
+        };
+        let alpha = 1.0 - plan.confidence;
+        let results: Vec<Option<[f64; 4]>> = keys
+            .par_iter()
+            .map(|key| {
+                let idx = members.get(key)?;
+                let mut rng = Rng::new(
+                    plan.seed ^ fnv1a(&format!("{}\u{1f}{:?}\u{1f}{:?}", key.0, key.1, key.2)),
+                );
+                let mut means = Vec::with_capacity(plan.bootstrap);
+                let mut m0s = Vec::with_capacity(plan.bootstrap);
+                let len = idx.len() as u64;
+                for _ in 0..plan.bootstrap {
+                    let (mut sw, mut sws, mut swc) = (0.0, 0.0, 0.0);
+                    for _ in 0..len {
+                        let j =
+                            idx[((rng.next_u64() as u128 * len as u128) >> 64) as usize] as usize;
+                        sw += w[j];
+                        sws += w[j] * s[j];
+                        swc += w[j] * c[j];
+                    }
+                    if sw > 0.0 {
+                        means.push(sws / sw);
+                        m0s.push(swc / sw);
+                    }
+                }
+                if means.is_empty() {
+                    return None;
+                }
+                let (a, b) = percentile_interval(&mut means, alpha);
+                let (c0, d0) = percentile_interval(&mut m0s, alpha);
+                Some([a, b, c0, d0])
+            })
+            .collect();
+        for (i, r) in results.into_iter().enumerate() {
+            if let Some([a, b, c0, d0]) = r {
+                (lo_m[i], hi_m[i], lo_0[i], hi_0[i]) = (Some(a), Some(b), Some(c0), Some(d0));
+            }
+        }
+    }
+    for (name, v) in [
+        ("mean_ci_low", lo_m),
+        ("mean_ci_high", hi_m),
+        ("M0_ci_low", lo_0),
+        ("M0_ci_high", hi_0),
+    ] {
+        table.with_column(Column::new(name.into(), v))?;
+    }
+    Ok(())
+}
+
+/// Quantiles α/2 and 1 − α/2 with linear interpolation between order statistics.
+fn percentile_interval(v: &mut [f64], alpha: f64) -> (f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| {
+        let h = (v.len() - 1) as f64 * p;
+        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+    };
+    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Adds `small_sample`, ranks of territories (mean: 1 = highest; M0: 1 = least deprived,
+/// per year) and `overlaps_next` (the interval of the mean overlaps that of the next rank).
+/// Returns the small territories.
+fn flag_and_rank(plan: &RciPlan, table: &mut DataFrame) -> PolarsResult<Vec<String>> {
+    let is_territory = col(SUBGROUP).is_null().and(col("__is_all").not());
+    let rank = |name: &str, descending: bool| {
+        when(is_territory.clone())
+            .then(
+                col(name)
+                    .rank(
+                        RankOptions {
+                            method: RankMethod::Min,
+                            descending,
+                        },
+                        None,
+                    )
+                    .over([col(YEAR), is_territory.clone()])
+                    .expect("window over columns")
+                    .cast(DataType::UInt32),
+            )
+            .otherwise(lit(NULL).cast(DataType::UInt32))
+    };
+    *table = table
+        .clone()
+        .lazy()
+        .with_columns([
+            col("respondents")
+                .lt(lit(plan.min_respondents as u32))
+                .alias("small_sample"),
+            rank("mean", true).alias("rank_mean"),
+            rank("M0", false).alias("rank_M0"),
+        ])
+        .collect()?;
+    // Adjacent ranks whose intervals overlap: the ranking between them is not settled.
+    let n = table.height();
+    let year = table.column(YEAR)?.i64()?.clone();
+    let rank_mean = table.column("rank_mean")?.u32()?.clone();
+    let lo = table.column("mean_ci_low")?.f64()?.clone();
+    let hi = table.column("mean_ci_high")?.f64()?.clone();
+    let mut order: Vec<usize> = (0..n).filter(|&i| rank_mean.get(i).is_some()).collect();
+    order.sort_by_key(|&i| (year.get(i), rank_mean.get(i), i));
+    let mut overlaps: Vec<Option<bool>> = (0..n).map(|i| rank_mean.get(i).map(|_| false)).collect();
+    for pair in order.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if year.get(a) != year.get(b) {
+            continue;
+        }
+        if let (Some(la), Some(ha), Some(lb), Some(hb)) =
+            (lo.get(a), hi.get(a), lo.get(b), hi.get(b))
+        {
+            overlaps[a] = Some(la <= hb && lb <= ha);
+        } else {
+            overlaps[a] = None;
+        }
+    }
+    table.with_column(Column::new("overlaps_next".into(), overlaps))?;
+    let small = table
+        .clone()
+        .lazy()
+        .filter(is_territory.and(col("small_sample")))
+        .select([col(TERRITORY_ID)])
+        .collect()?;
+    Ok(small
+        .column(TERRITORY_ID)?
+        .str()?
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// One measure of the tidy table: where it goes and which columns feed it.
+struct Measure {
+    level: &'static str,
+    node: String,
+    column: String,
+    rank: Option<&'static str>,
+    /// Prefix of the `_low`/`_high` interval columns.
+    ci: Option<&'static str>,
+}
+
+/// The tidy table: one row per group × measure.
+fn tidy(plan: &RciPlan, table: &DataFrame) -> PolarsResult<DataFrame> {
+    let m = |level: &'static str, node: &str, column: String| Measure {
+        level,
+        node: node.to_owned(),
+        column,
+        rank: None,
+        ci: None,
+    };
+    let mut specs = vec![
+        Measure {
+            rank: Some("rank_mean"),
+            ci: Some("mean_ci"),
+            ..m("rci", "mean", "mean".into())
+        },
+        m("rci", "share_capable", "share_capable".into()),
+        m("rci", "respondents", "respondents".into()),
+        m("rci", "weighted_respondents", "weighted_respondents".into()),
+    ];
+    for dim in &plan.dimensions {
+        specs.push(m("rci_dimension", &dim.id, format!("dim:{}", dim.id)));
+    }
+    for dim in &plan.dimensions {
+        specs.push(m(
+            "rci_contribution",
+            &dim.id,
+            format!("dimshare:{}", dim.id),
+        ));
+    }
+    specs.push(m("af", "H", "H".into()));
+    specs.push(m("af", "A", "A".into()));
+    specs.push(Measure {
+        rank: Some("rank_M0"),
+        ci: Some("M0_ci"),
+        ..m("af", "M0", "M0".into())
+    });
+    for it in &plan.items {
+        specs.push(m("af_headcount", &it.id, format!("hc:{}", it.id)));
+    }
+    for it in &plan.items {
+        specs.push(m("af_contribution", &it.id, format!("cg:{}", it.id)));
+    }
+    let null_f = || lit(NULL).cast(DataType::Float64);
+    let frames: Vec<LazyFrame> = specs
+        .into_iter()
+        .map(
+            |Measure {
+                 level,
+                 node,
+                 column,
+                 rank,
+                 ci,
+             }| {
+                table.clone().lazy().select([
+                    col(TERRITORY_ID),
+                    lit(NULL).cast(DataType::String).alias("territory_name"),
+                    lit(NULL).cast(DataType::String).alias("group"),
+                    col(YEAR),
+                    lit(level).alias("level"),
+                    lit(node).alias("node_id"),
+                    col(column).cast(DataType::Float64).alias("value"),
+                    rank.map_or_else(|| lit(NULL).cast(DataType::UInt32), col)
+                        .alias("rank"),
+                    col(SUBGROUP),
+                    ci.map_or_else(null_f, |c| col(format!("{c}_low")))
+                        .alias("ci_low"),
+                    ci.map_or_else(null_f, |c| col(format!("{c}_high")))
+                        .alias("ci_high"),
+                    col("respondents"),
+                    col("small_sample"),
+                    if rank == Some("rank_mean") {
+                        col("overlaps_next")
+                    } else {
+                        lit(NULL).cast(DataType::Boolean)
+                    }
+                    .alias("overlaps_next"),
+                ])
+            },
+        )
+        .collect();
+    concat(
+        frames,
+        UnionArgs {
+            maintain_order: true,
+            ..Default::default()
+        },
+    )?
+    .collect()
+}
+
+/// One row per territory (× year): the headline measures, for the wide output.
+fn wide(plan: &RciPlan, table: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut select = vec![
+        col(TERRITORY_ID),
+        col(YEAR),
+        col("respondents").alias("rci_respondents"),
+        col("small_sample").alias("rci_small_sample"),
+        col("mean").alias("rci_mean"),
+        col("mean_ci_low").alias("rci_mean_ci_low"),
+        col("mean_ci_high").alias("rci_mean_ci_high"),
+        col("rank_mean").alias("rci_rank"),
+        col("share_capable").alias("rci_share_capable"),
+    ];
+    for dim in &plan.dimensions {
+        select.push(col(format!("dim:{}", dim.id)).alias(format!("rci_{}", dim.id)));
+    }
+    select.extend([
+        col("H").alias("af_h"),
+        col("A").alias("af_a"),
+        col("M0").alias("af_m0"),
+        col("M0_ci_low").alias("af_m0_ci_low"),
+        col("M0_ci_high").alias("af_m0_ci_high"),
+    ]);
+    table
+        .clone()
+        .lazy()
+        .filter(col(SUBGROUP).is_null().and(col("__is_all").not()))
+        .select(select)
+        .collect()
+}
+
+/// One row per respondent: keys, weight, status and scores (no answers).
+fn person_output(plan: &RciPlan, scored: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut select = vec![col("respondent_id"), col(TERRITORY_ID), col(YEAR)];
+    for (k, s) in plan.subgroups.iter().enumerate() {
+        select.push(col(format!("__sgv{k}")).alias(s.as_str()));
+    }
+    select.extend([
+        col("__w").alias("weight"),
+        col("__answered").alias("answered_weight_share"),
+        when(col("__kept"))
+            .then(lit("scored"))
+            .otherwise(lit("dropped: too many missing items"))
+            .alias("status"),
+        col("rci"),
+    ]);
+    for dim in &plan.dimensions {
+        select.push(col(format!("dim:{}", dim.id)).alias(format!("rci_{}", dim.id)));
+    }
+    select.extend([col("capable"), col("deprivation"), col("poor")]);
+    scored.clone().lazy().select(select).collect()
+}
+
+fn summary(plan: &RciPlan, respondents: usize, dropped: usize, small: Vec<String>) -> RciSummary {
+    RciSummary {
+        respondents,
+        scored: respondents - dropped,
+        dropped_for_missing_items: dropped,
+        survey_weights: plan.weight.is_some(),
+        k: plan.k,
+        k_deprivation: plan.k_deprivation,
+        weighting: match plan.weighting {
+            Weighting::Nested => "nested",
+            Weighting::Flat => "flat",
+        },
+        missing_items: match plan.missing {
+            MissingTreatment::Drop => "drop",
+            MissingTreatment::Rescale => "rescale",
+        },
+        max_missing_share: (plan.missing == MissingTreatment::Rescale)
+            .then_some(plan.max_missing_share),
+        bootstrap_replicates: plan.bootstrap,
+        bootstrap_seed: plan.seed,
+        confidence: plan.confidence,
+        min_respondents: plan.min_respondents,
+        dimensions: plan
+            .dimensions
+            .iter()
+            .map(|d| WeightRow {
+                id: d.id.clone(),
+                parent: None,
+                column: None,
+                weight: d.weight,
+            })
+            .collect(),
+        items: plan
+            .items
+            .iter()
+            .map(|i| WeightRow {
+                id: i.id.clone(),
+                parent: Some(plan.components[i.component].id.clone()),
+                column: Some(i.column.clone()),
+                weight: i.weight,
+            })
+            .collect(),
+        uncovered_components: plan.uncovered().into_iter().map(str::to_owned).collect(),
+        small_territories: small,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AchievedRule;
+
+    #[test]
+    fn percentile_interval_interpolates() {
+        let mut v: Vec<f64> = (0..=100).map(f64::from).collect();
+        assert_eq!(percentile_interval(&mut v, 0.05), (2.5, 97.5));
+    }
+
+    #[test]
+    fn item_rules() {
+        let item = |achieved, valid| RciItem {
+            id: "x".into(),
+            name: "x".into(),
+            column: "x".into(),
+            component: 0,
+            dimension: 0,
+            achieved,
+            valid,
+            missing: vec![9.0],
+            weight: 1.0,
+            declared_at: Location::Nowhere,
+        };
+        let at_least = item(
+            AchievedRule::AtLeast(2.0),
+            Codes::Range { min: 0.0, max: 3.0 },
+        );
+        assert!(at_least.achieved(2.0) && !at_least.achieved(1.0));
+        assert!(at_least.is_valid(3.0) && !at_least.is_valid(4.0) && at_least.is_missing(9.0));
+        let codes = item(
+            AchievedRule::Codes(vec![1.0, 3.0]),
+            Codes::List(vec![0.0, 1.0, 2.0, 3.0]),
+        );
+        assert!(codes.achieved(3.0) && !codes.achieved(2.0) && !codes.is_valid(5.0));
+    }
+}
