@@ -103,15 +103,8 @@ pub fn compute(plan: &RciPlan) -> Result<RciOutput, RelationalError> {
         path: plan.source.path.clone(),
         source,
     };
-    let scored = score(plan, persons.clone().lazy())
-        .collect()
-        .map_err(polars_err)?;
-    let kept = scored
-        .clone()
-        .lazy()
-        .filter(col("__kept"))
-        .collect()
-        .map_err(polars_err)?;
+    let scored = streaming(score(plan, persons.lazy())).map_err(polars_err)?;
+    let kept = streaming(scored.clone().lazy().filter(col("__kept"))).map_err(polars_err)?;
     let mut table = aggregate(plan, &kept).map_err(polars_err)?;
     check_weights(&table, &raw)?;
     bootstrap(plan, &kept, &mut table).map_err(polars_err)?;
@@ -466,62 +459,75 @@ fn score(plan: &RciPlan, lf: LazyFrame) -> LazyFrame {
         .with_columns(af)
 }
 
-/// The measures of one group, by output column name.
-fn measures(plan: &RciPlan) -> Vec<Expr> {
+/// Survey-weighted sums per group. Only plain sums of products are aggregated, which
+/// polars' group-by evaluates column-wise; the ratios come after (see [`measures`]).
+fn sums(plan: &RciPlan) -> Vec<Expr> {
     let w = || col("__w");
-    let poor = || col("poor").cast(DataType::Float64);
+    let f = |name: &str| col(name).cast(DataType::Float64);
     let mut m = vec![
         len().cast(DataType::UInt32).alias("respondents"),
-        w().sum().alias("weighted_respondents"),
-        ratio((w() * col("rci")).sum(), w().sum()).alias("mean"),
-        ratio(
-            (w() * col("capable").cast(DataType::Float64)).sum(),
-            w().sum(),
-        )
-        .alias("share_capable"),
-        ratio((w() * poor()).sum(), w().sum()).alias("H"),
-        ratio(
-            (w() * col("deprivation") * poor()).sum(),
-            (w() * poor()).sum(),
-        )
-        .alias("A"),
-        ratio((w() * col("deprivation") * poor()).sum(), w().sum()).alias("M0"),
+        w().sum().alias("S:w"),
+        (w() * col("rci")).sum().alias("S:ws"),
+        (w() * f("capable")).sum().alias("S:wcap"),
+        (w() * f("poor")).sum().alias("S:wpoor"),
+        (w() * col("deprivation") * f("poor")).sum().alias("S:wcp"),
     ];
     for dim in &plan.dimensions {
         let d = col(format!("dim:{}", dim.id));
+        m.push((w() * d.clone()).sum().alias(format!("S:wd:{}", dim.id)));
         m.push(
-            ratio(
-                (w() * d.clone()).fill_null(lit(0.0)).sum(),
-                (w() * d.is_not_null().cast(DataType::Float64)).sum(),
-            )
-            .alias(format!("dim:{}", dim.id)),
+            (w() * d.is_not_null().cast(DataType::Float64))
+                .sum()
+                .alias(format!("S:wdn:{}", dim.id)),
         );
         m.push(
-            ratio(
-                (w() * col(format!("dimshare:{}", dim.id))).sum(),
-                (w() * col("rci")).sum(),
-            )
-            .alias(format!("dimshare:{}", dim.id)),
+            (w() * col(format!("dimshare:{}", dim.id)))
+                .sum()
+                .alias(format!("S:wds:{}", dim.id)),
         );
     }
     for it in &plan.items {
         let a = col(achievement(&it.id));
         m.push(
-            ratio(
-                (w() * poor() * (lit(1.0) - a.clone()))
-                    .fill_null(lit(0.0))
-                    .sum(),
-                (w() * a.is_not_null().cast(DataType::Float64)).sum(),
-            )
-            .alias(format!("hc:{}", it.id)),
+            (w() * f("poor") * (lit(1.0) - a.clone()))
+                .sum()
+                .alias(format!("S:whc:{}", it.id)),
         );
         m.push(
-            ratio(
-                (w() * col(format!("cg:{}", it.id))).sum(),
-                (w() * col("deprivation") * poor()).sum(),
-            )
-            .alias(format!("cg:{}", it.id)),
+            (w() * a.is_not_null().cast(DataType::Float64))
+                .sum()
+                .alias(format!("S:wans:{}", it.id)),
         );
+        m.push(
+            (w() * col(format!("cg:{}", it.id)))
+                .sum()
+                .alias(format!("S:wcg:{}", it.id)),
+        );
+    }
+    m
+}
+
+/// The measures of one group from its sums, by output column name.
+fn measures(plan: &RciPlan) -> Vec<Expr> {
+    let s = |name: &str| col(format!("S:{name}"));
+    let mut m = vec![
+        col("respondents"),
+        s("w").alias("weighted_respondents"),
+        ratio(s("ws"), s("w")).alias("mean"),
+        ratio(s("wcap"), s("w")).alias("share_capable"),
+        ratio(s("wpoor"), s("w")).alias("H"),
+        ratio(s("wcp"), s("wpoor")).alias("A"),
+        ratio(s("wcp"), s("w")).alias("M0"),
+    ];
+    for dim in &plan.dimensions {
+        let id = &dim.id;
+        m.push(ratio(s(&format!("wd:{id}")), s(&format!("wdn:{id}"))).alias(format!("dim:{id}")));
+        m.push(ratio(s(&format!("wds:{id}")), s("ws")).alias(format!("dimshare:{id}")));
+    }
+    for it in &plan.items {
+        let id = &it.id;
+        m.push(ratio(s(&format!("whc:{id}")), s(&format!("wans:{id}"))).alias(format!("hc:{id}")));
+        m.push(ratio(s(&format!("wcg:{id}")), s("wcp")).alias(format!("cg:{id}")));
     }
     m
 }
@@ -533,36 +539,11 @@ fn ratio(num: Expr, den: Expr) -> Expr {
         .otherwise(lit(NULL).cast(DataType::Float64))
 }
 
-fn measure_names(plan: &RciPlan) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "respondents",
-        "weighted_respondents",
-        "mean",
-        "share_capable",
-        "H",
-        "A",
-        "M0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for dim in &plan.dimensions {
-        v.push(format!("dim:{}", dim.id));
-        v.push(format!("dimshare:{}", dim.id));
-    }
-    for it in &plan.items {
-        v.push(format!("hc:{}", it.id));
-        v.push(format!("cg:{}", it.id));
-    }
-    v
-}
-
 /// Survey-weighted aggregates per group: territories, territory × subgroup, whole sample
 /// (and whole sample × subgroup). Columns `territory_id, year, subgroup` then measures;
 /// whole-sample rows last within each year.
 fn aggregate(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<DataFrame> {
     let lf = kept.clone().lazy();
-    let names = measure_names(plan);
     let grouped = |territory: bool, subgroup: Option<usize>| {
         let mut keys = vec![col(YEAR)];
         if territory {
@@ -584,8 +565,8 @@ fn aggregate(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<DataFrame> {
             },
             lit(!territory).alias("__is_all"),
         ];
-        select.extend(names.iter().map(|n| col(n.as_str())));
-        lf.clone().group_by(keys).agg(measures(plan)).select(select)
+        select.extend(measures(plan));
+        lf.clone().group_by(keys).agg(sums(plan)).select(select)
     };
     let mut frames = vec![grouped(true, None)];
     for k in 0..plan.subgroups.len() {
@@ -595,12 +576,23 @@ fn aggregate(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<DataFrame> {
     for k in 0..plan.subgroups.len() {
         frames.push(grouped(false, Some(k)));
     }
+    // In-memory engine on purpose: the streaming engine sums each group in parallel
+    // morsels whose order varies between runs, which changes the last bits of the means.
     concat(frames, UnionArgs::default())?
         .sort(
             [YEAR, "__is_all", TERRITORY_ID, SUBGROUP],
             SortMultipleOptions::default().with_nulls_last(false),
         )
         .collect()
+}
+
+/// Collects with polars' streaming engine: on millions of respondents it runs the wide
+/// per-person expressions in a fraction of the time and memory of the in-memory engine
+/// (rci_run benchmark). Only for row-wise work: row order is kept, and nothing is summed
+/// across rows, so results do not depend on how the engine splits the work.
+fn streaming(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    lf.collect_with_engine(Engine::Streaming)
+        .map(|result| result.unwrap_single())
 }
 
 /// A territory whose survey weights sum to zero has no mean: say so rather than emit nulls.
@@ -630,114 +622,113 @@ fn check_weights(table: &DataFrame, raw: &RawFile) -> Result<(), Problems> {
     }
 }
 
-/// Group key of a table row or a person: territory (or ALL), year, subgroup label.
+/// Group key of a table row: territory (or ALL), year, subgroup label.
 type Key = (String, Option<i64>, Option<String>);
 
-/// Percentile bootstrap over respondents within each group (seeded per group, so results
-/// do not depend on thread scheduling): adds `mean_ci_low/high` and `M0_ci_low/high`.
+/// Replicate sums of one group: Σω, Σω·s, Σω·c·poor for each bootstrap replicate.
+type Replicates = Vec<[f64; 3]>;
+
+/// A territory's respondents, copied together so that resampling stays in cache.
+struct Stratum {
+    key: (String, Option<i64>),
+    /// ω, ω·s, ω·c·poor per respondent.
+    values: Vec<[f64; 3]>,
+    /// Per subgroup variable, each respondent's label index into `labels[k]`.
+    labels: Vec<Vec<u32>>,
+}
+
+/// Percentile bootstrap, stratified by territory (× year): each replicate resamples the
+/// respondents of every territory with replacement, as the survey sampled them. Subgroups
+/// of a territory and the whole sample take their replicates from the same draws (domain
+/// and stratified estimates), so one pass of n draws per replicate serves every grouping.
+/// Seeded per territory: results do not depend on thread scheduling. Adds
+/// `mean_ci_low/high` and `M0_ci_low/high`.
 fn bootstrap(plan: &RciPlan, kept: &DataFrame, table: &mut DataFrame) -> PolarsResult<()> {
     let n = table.height();
     let (mut lo_m, mut hi_m, mut lo_0, mut hi_0) =
         (vec![None; n], vec![None; n], vec![None; n], vec![None; n]);
     if plan.bootstrap > 0 {
-        let territory = kept.column(TERRITORY_ID)?.str()?.clone();
-        let year = kept.column(YEAR)?.i64()?.clone();
-        let w: Vec<f64> = kept
-            .column("__w")?
-            .f64()?
-            .iter()
-            .map(|v| v.unwrap_or(0.0))
-            .collect();
-        let s: Vec<f64> = kept
-            .column("rci")?
-            .f64()?
-            .iter()
-            .map(|v| v.unwrap_or(0.0))
-            .collect();
-        let poor = kept.column("poor")?.bool()?.clone();
-        let c: Vec<f64> = kept
-            .column("deprivation")?
-            .f64()?
-            .iter()
-            .zip(poor.iter())
-            .map(|(c, p)| {
-                if p == Some(true) {
-                    c.unwrap_or(0.0)
-                } else {
-                    0.0
+        let strata = strata(plan, kept)?;
+        let b = plan.bootstrap;
+        let per_stratum: Vec<(Replicates, Vec<Vec<Replicates>>)> = strata
+            .par_iter()
+            .map(|st| {
+                let mut rng =
+                    Rng::new(plan.seed ^ fnv1a(&format!("{}\u{1f}{:?}", st.key.0, st.key.1)));
+                let len = st.values.len() as u64;
+                let label_counts: Vec<usize> = st
+                    .labels
+                    .iter()
+                    .map(|l| l.iter().map(|&x| x as usize + 1).max().unwrap_or(0))
+                    .collect();
+                let mut total = vec![[0.0; 3]; b];
+                let mut by_label: Vec<Vec<Replicates>> = label_counts
+                    .iter()
+                    .map(|&c| vec![vec![[0.0; 3]; b]; c])
+                    .collect();
+                for r in 0..b {
+                    for _ in 0..len {
+                        let j = ((rng.next_u64() as u128 * len as u128) >> 64) as usize;
+                        let v = st.values[j];
+                        add(&mut total[r], v);
+                        for (k, labels) in st.labels.iter().enumerate() {
+                            add(&mut by_label[k][labels[j] as usize][r], v);
+                        }
+                    }
                 }
+                (total, by_label)
             })
             .collect();
-        let sgs: Vec<StringChunked> = (0..plan.subgroups.len())
-            .map(|k| {
-                kept.column(&format!("__sg{k}"))
-                    .and_then(|c| c.str().cloned())
-            })
-            .collect::<PolarsResult<_>>()?;
-        let mut members: HashMap<Key, Vec<u32>> = HashMap::new();
-        for i in 0..kept.height() {
-            let t = territory.get(i).unwrap_or("").to_owned();
-            let y = year.get(i);
-            let mut push = |key: Key| members.entry(key).or_default().push(i as u32);
-            push((t.clone(), y, None));
-            push((ALL.to_owned(), y, None));
-            for sg in &sgs {
-                let label = sg.get(i).map(str::to_owned);
-                push((t.clone(), y, label.clone()));
-                push((ALL.to_owned(), y, label));
+
+        // Replicate sums of every group of the table.
+        let mut groups: HashMap<Key, Replicates> = HashMap::new();
+        let label_names = subgroup_labels(plan, kept)?;
+        for (st, (total, by_label)) in strata.iter().zip(per_stratum) {
+            let (t, y) = (&st.key.0, st.key.1);
+            merge(
+                groups
+                    .entry((ALL.to_owned(), y, None))
+                    .or_insert_with(|| vec![[0.0; 3]; b]),
+                &total,
+            );
+            groups.insert((t.clone(), y, None), total);
+            for (k, reps) in by_label.into_iter().enumerate() {
+                for (l, rep) in reps.into_iter().enumerate() {
+                    let label = Some(label_names[k][l].clone());
+                    merge(
+                        groups
+                            .entry((ALL.to_owned(), y, label.clone()))
+                            .or_insert_with(|| vec![[0.0; 3]; b]),
+                        &rep,
+                    );
+                    groups.insert((t.clone(), y, label), rep);
+                }
             }
         }
-        let keys: Vec<Key> = {
-            let t = table.column(TERRITORY_ID)?.str()?.clone();
-            let y = table.column(YEAR)?.i64()?.clone();
-            let g = table.column(SUBGROUP)?.str()?.clone();
-            (0..n)
-                .map(|i| {
-                    (
-                        t.get(i).unwrap_or("").to_owned(),
-                        y.get(i),
-                        g.get(i).map(str::to_owned),
-                    )
-                })
-                .collect()
-        };
+        let t = table.column(TERRITORY_ID)?.str()?.clone();
+        let y = table.column(YEAR)?.i64()?.clone();
+        let g = table.column(SUBGROUP)?.str()?.clone();
         let alpha = 1.0 - plan.confidence;
-        let results: Vec<Option<[f64; 4]>> = keys
-            .par_iter()
-            .map(|key| {
-                let idx = members.get(key)?;
-                let mut rng = Rng::new(
-                    plan.seed ^ fnv1a(&format!("{}\u{1f}{:?}\u{1f}{:?}", key.0, key.1, key.2)),
-                );
-                let mut means = Vec::with_capacity(plan.bootstrap);
-                let mut m0s = Vec::with_capacity(plan.bootstrap);
-                let len = idx.len() as u64;
-                for _ in 0..plan.bootstrap {
-                    let (mut sw, mut sws, mut swc) = (0.0, 0.0, 0.0);
-                    for _ in 0..len {
-                        let j =
-                            idx[((rng.next_u64() as u128 * len as u128) >> 64) as usize] as usize;
-                        sw += w[j];
-                        sws += w[j] * s[j];
-                        swc += w[j] * c[j];
-                    }
-                    if sw > 0.0 {
-                        means.push(sws / sw);
-                        m0s.push(swc / sw);
-                    }
-                }
-                if means.is_empty() {
-                    return None;
-                }
-                let (a, b) = percentile_interval(&mut means, alpha);
-                let (c0, d0) = percentile_interval(&mut m0s, alpha);
-                Some([a, b, c0, d0])
-            })
-            .collect();
-        for (i, r) in results.into_iter().enumerate() {
-            if let Some([a, b, c0, d0]) = r {
-                (lo_m[i], hi_m[i], lo_0[i], hi_0[i]) = (Some(a), Some(b), Some(c0), Some(d0));
+        for i in 0..n {
+            let key = (
+                t.get(i).unwrap_or("").to_owned(),
+                y.get(i),
+                g.get(i).map(str::to_owned),
+            );
+            let Some(reps) = groups.get(&key) else {
+                continue;
+            };
+            let (mut means, mut m0s): (Vec<f64>, Vec<f64>) = reps
+                .iter()
+                .filter(|r| r[0] > 0.0)
+                .map(|r| (r[1] / r[0], r[2] / r[0]))
+                .unzip();
+            if means.is_empty() {
+                continue;
             }
+            let (a, bb) = percentile_interval(&mut means, alpha);
+            let (c, d) = percentile_interval(&mut m0s, alpha);
+            (lo_m[i], hi_m[i], lo_0[i], hi_0[i]) = (Some(a), Some(bb), Some(c), Some(d));
         }
     }
     for (name, v) in [
@@ -749,6 +740,88 @@ fn bootstrap(plan: &RciPlan, kept: &DataFrame, table: &mut DataFrame) -> PolarsR
         table.with_column(Column::new(name.into(), v))?;
     }
     Ok(())
+}
+
+fn add(acc: &mut [f64; 3], v: [f64; 3]) {
+    acc[0] += v[0];
+    acc[1] += v[1];
+    acc[2] += v[2];
+}
+
+fn merge(acc: &mut Replicates, other: &Replicates) {
+    for (a, o) in acc.iter_mut().zip(other) {
+        add(a, *o);
+    }
+}
+
+/// Distinct subgroup labels per subgroup variable, in first-seen order (their index is
+/// what `Stratum::labels` stores).
+fn subgroup_labels(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<Vec<Vec<String>>> {
+    (0..plan.subgroups.len())
+        .map(|k| {
+            let c = kept.column(&format!("__sg{k}"))?.str()?.clone();
+            let mut seen: Vec<String> = Vec::new();
+            let mut index: HashMap<String, u32> = HashMap::new();
+            for v in c.iter().flatten() {
+                if !index.contains_key(v) {
+                    index.insert(v.to_owned(), seen.len() as u32);
+                    seen.push(v.to_owned());
+                }
+            }
+            Ok(seen)
+        })
+        .collect()
+}
+
+/// Respondents grouped by territory (× year), in the order of `kept`.
+fn strata(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<Vec<Stratum>> {
+    let territory = kept.column(TERRITORY_ID)?.str()?.clone();
+    let year = kept.column(YEAR)?.i64()?.clone();
+    let w = kept.column("__w")?.f64()?.clone();
+    let s = kept.column("rci")?.f64()?.clone();
+    let c = kept.column("deprivation")?.f64()?.clone();
+    let poor = kept.column("poor")?.bool()?.clone();
+    let labels = subgroup_labels(plan, kept)?;
+    let label_index: Vec<HashMap<&str, u32>> = labels
+        .iter()
+        .map(|l| {
+            l.iter()
+                .enumerate()
+                .map(|(i, v)| (v.as_str(), i as u32))
+                .collect()
+        })
+        .collect();
+    let sg: Vec<StringChunked> = (0..plan.subgroups.len())
+        .map(|k| {
+            kept.column(&format!("__sg{k}"))
+                .and_then(|c| c.str().cloned())
+        })
+        .collect::<PolarsResult<_>>()?;
+    let mut index: HashMap<(String, Option<i64>), usize> = HashMap::new();
+    let mut strata: Vec<Stratum> = Vec::new();
+    for i in 0..kept.height() {
+        let key = (territory.get(i).unwrap_or("").to_owned(), year.get(i));
+        let at = *index.entry(key.clone()).or_insert_with(|| {
+            strata.push(Stratum {
+                key,
+                values: Vec::new(),
+                labels: vec![Vec::new(); sg.len()],
+            });
+            strata.len() - 1
+        });
+        let (wi, si, ci) = (
+            w.get(i).unwrap_or(0.0),
+            s.get(i).unwrap_or(0.0),
+            c.get(i).unwrap_or(0.0),
+        );
+        let pi = if poor.get(i) == Some(true) { 1.0 } else { 0.0 };
+        let st = &mut strata[at];
+        st.values.push([wi, wi * si, wi * ci * pi]);
+        for (k, col) in sg.iter().enumerate() {
+            st.labels[k].push(col.get(i).map_or(0, |v| label_index[k][v]));
+        }
+    }
+    Ok(strata)
 }
 
 /// Quantiles α/2 and 1 − α/2 with linear interpolation between order statistics.

@@ -306,6 +306,90 @@ pub fn pipeline_toml(spec: &SynthSpec, data_path: &str, id: &str) -> String {
     s
 }
 
+/// Size of a generated survey (one row per respondent).
+#[derive(Debug, Clone)]
+pub struct SurveySpec {
+    pub respondents: usize,
+    pub territories: usize,
+    pub items: usize,
+    /// Share of answers coded 9 (don't know).
+    pub missing: f64,
+    pub seed: u64,
+}
+
+/// The 14 components of the default RCI framework, in order; items cycle over them.
+const RCI_COMPONENTS: [&str; 14] = [
+    "employment",
+    "transport",
+    "telecommunication",
+    "information",
+    "household",
+    "trust_family",
+    "close_friends",
+    "financial_support",
+    "trust_community",
+    "groups",
+    "collective_action",
+    "vote",
+    "solidarity",
+    "trust_strangers",
+];
+
+/// Writes a survey CSV: `id,territory,weight,sex,q01,…` with answers 0–4 (9 = don't know).
+/// Answers depend on a per-territory and a per-person latent level, so territories differ.
+pub fn write_survey_csv(spec: &SurveySpec, out: &mut impl Write) -> io::Result<()> {
+    let mut rng = Rng::new(spec.seed);
+    let territory_level: Vec<f64> = (0..spec.territories.max(1))
+        .map(|_| 0.5 * rng.normal())
+        .collect();
+    let mut header = String::from("id,territory,weight,sex");
+    for j in 0..spec.items {
+        write!(header, ",q{:02}", j + 1).expect("string");
+    }
+    writeln!(out, "{header}")?;
+    let mut line = String::with_capacity(16 + 2 * spec.items);
+    for i in 0..spec.respondents {
+        let t = i % spec.territories.max(1);
+        let level = territory_level[t] + rng.normal();
+        line.clear();
+        let weight = 0.5 + rng.uniform();
+        let sex = if rng.uniform() < 0.5 { 'f' } else { 'm' };
+        write!(line, "{},R{:04},{weight:.3},{sex}", i + 1, t + 1).expect("string");
+        for _ in 0..spec.items {
+            if rng.uniform() < spec.missing {
+                line.push_str(",9");
+                continue;
+            }
+            let z = level + rng.normal();
+            let code = ((z + 2.5).floor() as i64).clamp(0, 4);
+            write!(line, ",{code}").expect("string");
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// An RCI pipeline over a generated survey: items achieved at code ≥ 2, over the default
+/// framework (items cycle over the 14 components).
+pub fn survey_pipeline_toml(spec: &SurveySpec, data_path: &str, bootstrap: usize) -> String {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "# Generated: synthetic survey.\n[pipeline]\nid = \"survey_bench\"\n\n[rci]\nk = 0.5\nk_deprivation = 0.3333333333333333\nbootstrap = {bootstrap}\nseed = 5\n\n[rci.source]\npath = \"{data_path}\"\nterritory = \"territory\"\nweight = \"weight\"\nsubgroups = [\"sex\"]\nrespondent_id = \"id\"\n"
+    )
+    .expect("string");
+    for j in 0..spec.items {
+        writeln!(
+            s,
+            "[[rci.item]]\nid = \"q{:02}\"\ncomponent = \"{}\"\nachieved = {{ at_least = 2 }}\nvalid = {{ min = 0, max = 4 }}\nmissing = [9]\n",
+            j + 1,
+            RCI_COMPONENTS[j % RCI_COMPONENTS.len()]
+        )
+        .expect("string");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

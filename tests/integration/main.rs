@@ -7,3 +7,4 @@ mod errors;
 mod euspi;
 mod helpers;
 mod layouts;
+mod rci;
