@@ -184,7 +184,9 @@ pub fn validate(path: &Path) -> Result<Validated, Error> {
     }
     let mut respondents = 0;
     if let Some(rci) = &pipeline.rci {
-        respondents = relational::compute(rci)?.summary.respondents;
+        respondents = relational::compute(rci, &mut Progress::hidden())?
+            .summary
+            .respondents;
     }
     Ok(Validated {
         pipeline,
@@ -321,8 +323,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
 
     let mut rci_summary = None;
     if let Some(rci) = &pipeline.rci {
-        progress.stage("relational", rci.source.path.display().to_string());
-        let out = relational::compute(rci)?;
+        let out = relational::compute(rci, progress)?;
         inputs.push(out.input.clone());
         if !out.summary.small_territories.is_empty() {
             warnings.push(format!(

@@ -17,8 +17,10 @@
 
 use std::collections::HashMap;
 
+mod bootstrap;
+mod cells;
+
 use polars::prelude::*;
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{Codes, MissingTreatment, Weighting};
@@ -26,7 +28,8 @@ use crate::diagnostic::{Location, Problem, Problems};
 use crate::ingest::{self, CellProblems, InputSummary, RawFile};
 use crate::plan::rci::{RciItem, RciPlan};
 use crate::plan::{DEFAULT_MISSING, TERRITORY_ID, YEAR};
-use crate::synth::Rng;
+use crate::progress::Progress;
+use cells::Cells;
 
 const EPS: f64 = 1e-12;
 /// `territory_id` of the whole-sample rows.
@@ -95,30 +98,60 @@ pub struct WeightRow {
     pub weight: f64,
 }
 
-/// Reads, checks, scores and aggregates the microdata of `plan`.
-pub fn compute(plan: &RciPlan) -> Result<RciOutput, RelationalError> {
+/// Reads, checks, scores and aggregates the microdata of `plan`, reporting its steps to
+/// `progress` (their timings go to the manifest).
+///
+/// Memory is what limits this stage on large surveys (10 million respondents × 20 items is
+/// gigabytes per copy), so the steps avoid copies: the answers are dropped once turned into
+/// achievements, and respondents dropped for missing items stay in the one scored frame
+/// with a zero survey weight instead of being filtered into a second one.
+pub fn compute(plan: &RciPlan, progress: &mut Progress) -> Result<RciOutput, RelationalError> {
+    progress.stage("rci:read", plan.source.path.display().to_string());
     let raw = read(plan)?;
+    let input = raw.summary();
+    progress.stage(
+        "rci:score",
+        format!(
+            "{} respondents × {} items",
+            raw.df.height(),
+            plan.items.len()
+        ),
+    );
     let persons = prepare(plan, &raw)?;
+    drop(raw);
     let polars_err = |source| RelationalError::Polars {
         path: plan.source.path.clone(),
         source,
     };
     let scored = streaming(score(plan, persons.lazy())).map_err(polars_err)?;
-    let kept = streaming(scored.clone().lazy().filter(col("__kept"))).map_err(polars_err)?;
-    let mut table = aggregate(plan, &kept).map_err(polars_err)?;
-    check_weights(&table, &raw)?;
-    bootstrap(plan, &kept, &mut table).map_err(polars_err)?;
+    let person_table = person_output(plan, &scored).map_err(polars_err)?;
+    let respondents = scored.height();
+    let scored_count = scored
+        .column("__kept")
+        .and_then(|c| Ok(c.bool()?.sum().unwrap_or(0) as usize))
+        .map_err(polars_err)?;
+
+    progress.stage("rci:aggregate", "territories, subgroups, whole sample");
+    let subgroup_columns: Vec<String> = (0..plan.subgroups.len())
+        .map(|k| format!("__sg{k}"))
+        .collect();
+    let cells = Cells::new(&scored, TERRITORY_ID, YEAR, &subgroup_columns).map_err(polars_err)?;
+    let mut table = aggregate(plan, &scored, &cells).map_err(polars_err)?;
+    check_weights(&table, &input.path)?;
+    progress.stage("rci:bootstrap", format!("{} replicates", plan.bootstrap));
+    bootstrap::intervals(plan, &scored, &cells, &mut table).map_err(polars_err)?;
+    drop(scored);
+
+    progress.stage("rci:tables", "ranks, tidy and wide tables");
     let small = flag_and_rank(plan, &mut table).map_err(polars_err)?;
     let scores = tidy(plan, &table).map_err(polars_err)?;
     let territories = wide(plan, &table).map_err(polars_err)?;
-    let person_table = person_output(plan, &scored).map_err(polars_err)?;
-    let dropped = scored.height() - kept.height();
     Ok(RciOutput {
-        input: raw.summary(),
+        input,
         persons: person_table,
         scores,
         territories,
-        summary: summary(plan, scored.height(), dropped, small),
+        summary: summary(plan, respondents, respondents - scored_count, small),
     })
 }
 
@@ -389,8 +422,9 @@ fn sum(terms: impl Iterator<Item = Expr>) -> Expr {
     terms.reduce(|a, b| a + b).unwrap_or_else(|| lit(0.0))
 }
 
-/// Person scores: `__answered` (weight share answered), `__kept`, `rci`, `deprivation`,
-/// `capable`, `poor`, per-dimension `dim:<id>` and contributions.
+/// Person scores: `__answered` (weight share answered), `__kept`, `__wk` (the survey
+/// weight, 0 when dropped), `rci`, `deprivation`, `capable`, `poor`, per-dimension
+/// `dim:<id>` and `dimshare:<id>` (its part of `rci`). Scores are null when dropped.
 fn score(plan: &RciPlan, lf: LazyFrame) -> LazyFrame {
     let a = |it: &RciItem| col(achievement(&it.id));
     let answered = sum(plan
@@ -438,15 +472,13 @@ fn score(plan: &RciPlan, lf: LazyFrame) -> LazyFrame {
         );
         exprs.push(only_kept(num / col("__answered")).alias(format!("dimshare:{}", dim.id)));
     }
-    let poor = col("poor").cast(DataType::Float64);
-    let mut af = Vec::new();
-    for it in &plan.items {
-        af.push(
-            (poor.clone() * (lit(1.0) - a(it)) * lit(it.weight) / col("__answered"))
-                .fill_null(lit(0.0))
-                .alias(format!("cg:{}", it.id)),
-        );
-    }
+    // Respondents dropped for missing items weigh nothing in the aggregates.
+    exprs.push(
+        when(col("__kept"))
+            .then(col("__w"))
+            .otherwise(lit(0.0))
+            .alias("__wk"),
+    );
     lf.with_column(answered.alias("__answered"))
         .with_column(kept.alias("__kept"))
         .with_columns(exprs)
@@ -456,51 +488,38 @@ fn score(plan: &RciPlan, lf: LazyFrame) -> LazyFrame {
                 .gt_eq(lit(plan.k_deprivation - EPS))
                 .alias("poor"),
         ])
-        .with_columns(af)
 }
 
-/// Survey-weighted sums per group. Only plain sums of products are aggregated, which
-/// polars' group-by evaluates column-wise; the ratios come after (see [`measures`]).
-fn sums(plan: &RciPlan) -> Vec<Expr> {
-    let w = || col("__w");
+/// What each respondent adds to the survey-weighted sums of its groups (`S:` columns);
+/// the measures are ratios of these sums (see [`measures`]). Dropped respondents have
+/// weight 0 and null scores, so they add nothing.
+fn summands(plan: &RciPlan) -> Vec<Expr> {
+    let w = || col("__wk");
     let f = |name: &str| col(name).cast(DataType::Float64);
     let mut m = vec![
-        len().cast(DataType::UInt32).alias("respondents"),
-        w().sum().alias("S:w"),
-        (w() * col("rci")).sum().alias("S:ws"),
-        (w() * f("capable")).sum().alias("S:wcap"),
-        (w() * f("poor")).sum().alias("S:wpoor"),
-        (w() * col("deprivation") * f("poor")).sum().alias("S:wcp"),
+        f("__kept").alias("respondents"),
+        w().alias("S:w"),
+        (w() * col("rci")).alias("S:ws"),
+        (w() * f("capable")).alias("S:wcap"),
+        (w() * f("poor")).alias("S:wpoor"),
+        (w() * col("deprivation") * f("poor")).alias("S:wcp"),
     ];
     for dim in &plan.dimensions {
         let d = col(format!("dim:{}", dim.id));
-        m.push((w() * d.clone()).sum().alias(format!("S:wd:{}", dim.id)));
-        m.push(
-            (w() * d.is_not_null().cast(DataType::Float64))
-                .sum()
-                .alias(format!("S:wdn:{}", dim.id)),
-        );
-        m.push(
-            (w() * col(format!("dimshare:{}", dim.id)))
-                .sum()
-                .alias(format!("S:wds:{}", dim.id)),
-        );
+        m.push((w() * d.clone()).alias(format!("S:wd:{}", dim.id)));
+        m.push((w() * d.is_not_null().cast(DataType::Float64)).alias(format!("S:wdn:{}", dim.id)));
+        m.push((w() * col(format!("dimshare:{}", dim.id))).alias(format!("S:wds:{}", dim.id)));
     }
     for it in &plan.items {
         let a = col(achievement(&it.id));
+        m.push((w() * f("poor") * (lit(1.0) - a.clone())).alias(format!("S:whc:{}", it.id)));
         m.push(
-            (w() * f("poor") * (lit(1.0) - a.clone()))
-                .sum()
-                .alias(format!("S:whc:{}", it.id)),
-        );
-        m.push(
-            (w() * a.is_not_null().cast(DataType::Float64))
-                .sum()
+            (w() * a.clone().is_not_null().cast(DataType::Float64))
                 .alias(format!("S:wans:{}", it.id)),
         );
+        // Contribution to M0: ω·poor·w_j(1 − a_j), weights rescaled over answered items.
         m.push(
-            (w() * col(format!("cg:{}", it.id)))
-                .sum()
+            (w() * f("poor") * (lit(1.0) - a) * lit(it.weight) / col("__answered"))
                 .alias(format!("S:wcg:{}", it.id)),
         );
     }
@@ -542,15 +561,30 @@ fn ratio(num: Expr, den: Expr) -> Expr {
 /// Survey-weighted aggregates per group: territories, territory × subgroup, whole sample
 /// (and whole sample × subgroup). Columns `territory_id, year, subgroup` then measures;
 /// whole-sample rows last within each year.
-fn aggregate(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<DataFrame> {
-    let lf = kept.clone().lazy();
+fn aggregate(plan: &RciPlan, scored: &DataFrame, cells: &Cells) -> PolarsResult<DataFrame> {
+    // Sums per cell (year × territory × every subgroup variable); the groupings reported
+    // are sums of cells, since every measure is a ratio of sums. Stable group order keeps
+    // the summation order, hence the bytes of the results, the same from run to run.
+    let sg = |k: usize| format!("__sg{k}");
+    let sg_names: Vec<String> = (0..plan.subgroups.len()).map(sg).collect();
+    let mut keys = vec![YEAR, TERRITORY_ID];
+    keys.extend(sg_names.iter().map(String::as_str));
+    let fine = cells.sums(scored, &keys, &summands(plan))?;
+    let sum_columns: Vec<Expr> = fine
+        .get_column_names()
+        .into_iter()
+        .filter(|n| n.starts_with("S:"))
+        .map(|n| col(n.as_str()).sum())
+        .chain([col("respondents").sum().cast(DataType::UInt32)])
+        .collect();
+    let lf = fine.lazy();
     let grouped = |territory: bool, subgroup: Option<usize>| {
         let mut keys = vec![col(YEAR)];
         if territory {
             keys.push(col(TERRITORY_ID));
         }
         if let Some(k) = subgroup {
-            keys.push(col(format!("__sg{k}")));
+            keys.push(col(sg(k)));
         }
         let mut select = vec![
             if territory {
@@ -560,13 +594,18 @@ fn aggregate(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<DataFrame> {
             },
             col(YEAR),
             match subgroup {
-                Some(k) => col(format!("__sg{k}")).alias(SUBGROUP),
+                Some(k) => col(sg(k)).alias(SUBGROUP),
                 None => lit(NULL).cast(DataType::String).alias(SUBGROUP),
             },
             lit(!territory).alias("__is_all"),
         ];
         select.extend(measures(plan));
-        lf.clone().group_by(keys).agg(sums(plan)).select(select)
+        lf.clone()
+            .group_by_stable(keys)
+            .agg(sum_columns.clone())
+            // A group whose respondents were all dropped has nothing to report.
+            .filter(col("respondents").gt(lit(0u32)))
+            .select(select)
     };
     let mut frames = vec![grouped(true, None)];
     for k in 0..plan.subgroups.len() {
@@ -596,7 +635,7 @@ fn streaming(lf: LazyFrame) -> PolarsResult<DataFrame> {
 }
 
 /// A territory whose survey weights sum to zero has no mean: say so rather than emit nulls.
-fn check_weights(table: &DataFrame, raw: &RawFile) -> Result<(), Problems> {
+fn check_weights(table: &DataFrame, path: &std::path::Path) -> Result<(), Problems> {
     let ids = table.column(TERRITORY_ID).and_then(|c| c.str().cloned());
     let w = table
         .column("weighted_respondents")
@@ -610,7 +649,7 @@ fn check_weights(table: &DataFrame, raw: &RawFile) -> Result<(), Problems> {
         .filter(|(_, w)| *w == Some(0.0))
         .map(|(id, _)| {
             Problem::new(
-                Location::data_file(&raw.path),
+                Location::data_file(path),
                 format!("the survey weights of \"{}\" sum to zero", id.unwrap_or("")),
             )
         })
@@ -620,225 +659,6 @@ fn check_weights(table: &DataFrame, raw: &RawFile) -> Result<(), Problems> {
     } else {
         Err(Problems(problems))
     }
-}
-
-/// Group key of a table row: territory (or ALL), year, subgroup label.
-type Key = (String, Option<i64>, Option<String>);
-
-/// Replicate sums of one group: Σω, Σω·s, Σω·c·poor for each bootstrap replicate.
-type Replicates = Vec<[f64; 3]>;
-
-/// A territory's respondents, copied together so that resampling stays in cache.
-struct Stratum {
-    key: (String, Option<i64>),
-    /// ω, ω·s, ω·c·poor per respondent.
-    values: Vec<[f64; 3]>,
-    /// Per subgroup variable, each respondent's label index into `labels[k]`.
-    labels: Vec<Vec<u32>>,
-}
-
-/// Percentile bootstrap, stratified by territory (× year): each replicate resamples the
-/// respondents of every territory with replacement, as the survey sampled them. Subgroups
-/// of a territory and the whole sample take their replicates from the same draws (domain
-/// and stratified estimates), so one pass of n draws per replicate serves every grouping.
-/// Seeded per territory: results do not depend on thread scheduling. Adds
-/// `mean_ci_low/high` and `M0_ci_low/high`.
-fn bootstrap(plan: &RciPlan, kept: &DataFrame, table: &mut DataFrame) -> PolarsResult<()> {
-    let n = table.height();
-    let (mut lo_m, mut hi_m, mut lo_0, mut hi_0) =
-        (vec![None; n], vec![None; n], vec![None; n], vec![None; n]);
-    if plan.bootstrap > 0 {
-        let strata = strata(plan, kept)?;
-        let b = plan.bootstrap;
-        let per_stratum: Vec<(Replicates, Vec<Vec<Replicates>>)> = strata
-            .par_iter()
-            .map(|st| {
-                let mut rng =
-                    Rng::new(plan.seed ^ fnv1a(&format!("{}\u{1f}{:?}", st.key.0, st.key.1)));
-                let len = st.values.len() as u64;
-                let label_counts: Vec<usize> = st
-                    .labels
-                    .iter()
-                    .map(|l| l.iter().map(|&x| x as usize + 1).max().unwrap_or(0))
-                    .collect();
-                let mut total = vec![[0.0; 3]; b];
-                let mut by_label: Vec<Vec<Replicates>> = label_counts
-                    .iter()
-                    .map(|&c| vec![vec![[0.0; 3]; b]; c])
-                    .collect();
-                for r in 0..b {
-                    for _ in 0..len {
-                        let j = ((rng.next_u64() as u128 * len as u128) >> 64) as usize;
-                        let v = st.values[j];
-                        add(&mut total[r], v);
-                        for (k, labels) in st.labels.iter().enumerate() {
-                            add(&mut by_label[k][labels[j] as usize][r], v);
-                        }
-                    }
-                }
-                (total, by_label)
-            })
-            .collect();
-
-        // Replicate sums of every group of the table.
-        let mut groups: HashMap<Key, Replicates> = HashMap::new();
-        let label_names = subgroup_labels(plan, kept)?;
-        for (st, (total, by_label)) in strata.iter().zip(per_stratum) {
-            let (t, y) = (&st.key.0, st.key.1);
-            merge(
-                groups
-                    .entry((ALL.to_owned(), y, None))
-                    .or_insert_with(|| vec![[0.0; 3]; b]),
-                &total,
-            );
-            groups.insert((t.clone(), y, None), total);
-            for (k, reps) in by_label.into_iter().enumerate() {
-                for (l, rep) in reps.into_iter().enumerate() {
-                    let label = Some(label_names[k][l].clone());
-                    merge(
-                        groups
-                            .entry((ALL.to_owned(), y, label.clone()))
-                            .or_insert_with(|| vec![[0.0; 3]; b]),
-                        &rep,
-                    );
-                    groups.insert((t.clone(), y, label), rep);
-                }
-            }
-        }
-        let t = table.column(TERRITORY_ID)?.str()?.clone();
-        let y = table.column(YEAR)?.i64()?.clone();
-        let g = table.column(SUBGROUP)?.str()?.clone();
-        let alpha = 1.0 - plan.confidence;
-        for i in 0..n {
-            let key = (
-                t.get(i).unwrap_or("").to_owned(),
-                y.get(i),
-                g.get(i).map(str::to_owned),
-            );
-            let Some(reps) = groups.get(&key) else {
-                continue;
-            };
-            let (mut means, mut m0s): (Vec<f64>, Vec<f64>) = reps
-                .iter()
-                .filter(|r| r[0] > 0.0)
-                .map(|r| (r[1] / r[0], r[2] / r[0]))
-                .unzip();
-            if means.is_empty() {
-                continue;
-            }
-            let (a, bb) = percentile_interval(&mut means, alpha);
-            let (c, d) = percentile_interval(&mut m0s, alpha);
-            (lo_m[i], hi_m[i], lo_0[i], hi_0[i]) = (Some(a), Some(bb), Some(c), Some(d));
-        }
-    }
-    for (name, v) in [
-        ("mean_ci_low", lo_m),
-        ("mean_ci_high", hi_m),
-        ("M0_ci_low", lo_0),
-        ("M0_ci_high", hi_0),
-    ] {
-        table.with_column(Column::new(name.into(), v))?;
-    }
-    Ok(())
-}
-
-fn add(acc: &mut [f64; 3], v: [f64; 3]) {
-    acc[0] += v[0];
-    acc[1] += v[1];
-    acc[2] += v[2];
-}
-
-fn merge(acc: &mut Replicates, other: &Replicates) {
-    for (a, o) in acc.iter_mut().zip(other) {
-        add(a, *o);
-    }
-}
-
-/// Distinct subgroup labels per subgroup variable, in first-seen order (their index is
-/// what `Stratum::labels` stores).
-fn subgroup_labels(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<Vec<Vec<String>>> {
-    (0..plan.subgroups.len())
-        .map(|k| {
-            let c = kept.column(&format!("__sg{k}"))?.str()?.clone();
-            let mut seen: Vec<String> = Vec::new();
-            let mut index: HashMap<String, u32> = HashMap::new();
-            for v in c.iter().flatten() {
-                if !index.contains_key(v) {
-                    index.insert(v.to_owned(), seen.len() as u32);
-                    seen.push(v.to_owned());
-                }
-            }
-            Ok(seen)
-        })
-        .collect()
-}
-
-/// Respondents grouped by territory (× year), in the order of `kept`.
-fn strata(plan: &RciPlan, kept: &DataFrame) -> PolarsResult<Vec<Stratum>> {
-    let territory = kept.column(TERRITORY_ID)?.str()?.clone();
-    let year = kept.column(YEAR)?.i64()?.clone();
-    let w = kept.column("__w")?.f64()?.clone();
-    let s = kept.column("rci")?.f64()?.clone();
-    let c = kept.column("deprivation")?.f64()?.clone();
-    let poor = kept.column("poor")?.bool()?.clone();
-    let labels = subgroup_labels(plan, kept)?;
-    let label_index: Vec<HashMap<&str, u32>> = labels
-        .iter()
-        .map(|l| {
-            l.iter()
-                .enumerate()
-                .map(|(i, v)| (v.as_str(), i as u32))
-                .collect()
-        })
-        .collect();
-    let sg: Vec<StringChunked> = (0..plan.subgroups.len())
-        .map(|k| {
-            kept.column(&format!("__sg{k}"))
-                .and_then(|c| c.str().cloned())
-        })
-        .collect::<PolarsResult<_>>()?;
-    let mut index: HashMap<(String, Option<i64>), usize> = HashMap::new();
-    let mut strata: Vec<Stratum> = Vec::new();
-    for i in 0..kept.height() {
-        let key = (territory.get(i).unwrap_or("").to_owned(), year.get(i));
-        let at = *index.entry(key.clone()).or_insert_with(|| {
-            strata.push(Stratum {
-                key,
-                values: Vec::new(),
-                labels: vec![Vec::new(); sg.len()],
-            });
-            strata.len() - 1
-        });
-        let (wi, si, ci) = (
-            w.get(i).unwrap_or(0.0),
-            s.get(i).unwrap_or(0.0),
-            c.get(i).unwrap_or(0.0),
-        );
-        let pi = if poor.get(i) == Some(true) { 1.0 } else { 0.0 };
-        let st = &mut strata[at];
-        st.values.push([wi, wi * si, wi * ci * pi]);
-        for (k, col) in sg.iter().enumerate() {
-            st.labels[k].push(col.get(i).map_or(0, |v| label_index[k][v]));
-        }
-    }
-    Ok(strata)
-}
-
-/// Quantiles α/2 and 1 − α/2 with linear interpolation between order statistics.
-fn percentile_interval(v: &mut [f64], alpha: f64) -> (f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let q = |p: f64| {
-        let h = (v.len() - 1) as f64 * p;
-        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
-    };
-    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Adds `small_sample`, ranks of territories (mean: 1 = highest; M0: 1 = least deprived,
@@ -1116,12 +936,6 @@ fn summary(plan: &RciPlan, respondents: usize, dropped: usize, small: Vec<String
 mod tests {
     use super::*;
     use crate::config::AchievedRule;
-
-    #[test]
-    fn percentile_interval_interpolates() {
-        let mut v: Vec<f64> = (0..=100).map(f64::from).collect();
-        assert_eq!(percentile_interval(&mut v, 0.05), (2.5, 97.5));
-    }
 
     #[test]
     fn item_rules() {

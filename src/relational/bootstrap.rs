@@ -1,0 +1,240 @@
+//! Percentile bootstrap intervals for the mean RCI and M0 of every group.
+//!
+//! Stratified by territory (× year): each replicate resamples the respondents of every
+//! territory with replacement, as the survey sampled them. The subgroups of a territory
+//! and the whole sample take their replicates from the same draws (domain and stratified
+//! estimates), so one pass of n draws per replicate serves every grouping. Each territory
+//! has its own generator, seeded from the pipeline's seed and the territory's key, so the
+//! intervals do not depend on thread scheduling, and a territory's interval does not
+//! change when other territories are added to the survey.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::cells::Cells;
+use super::{ALL, SUBGROUP};
+use crate::plan::rci::RciPlan;
+use crate::plan::{TERRITORY_ID, YEAR};
+use crate::synth::Rng;
+
+/// Group key of a table row: territory (or ALL), year, subgroup label.
+type Key = (String, Option<i64>, Option<String>);
+
+/// Per replicate: Σω, Σω·s, Σω·c·poor.
+type Replicates = Vec<[f64; 3]>;
+
+/// The scored respondents of one territory (× year), together so resampling stays in cache.
+struct Stratum {
+    /// ω, ω·s, ω·c·poor per respondent.
+    values: Vec<[f64; 3]>,
+    /// Per subgroup variable, each respondent's label as an index into `codes`.
+    labels: Vec<Vec<u32>>,
+    /// Per subgroup variable, the global label codes present in this stratum.
+    codes: Vec<Vec<u32>>,
+}
+
+/// Adds `mean_ci_low/high` and `M0_ci_low/high` to `table` (null with no replicates).
+pub(super) fn intervals(
+    plan: &RciPlan,
+    scored: &DataFrame,
+    cells: &Cells,
+    table: &mut DataFrame,
+) -> PolarsResult<()> {
+    let n = table.height();
+    let (mut lo_m, mut hi_m, mut lo_0, mut hi_0) =
+        (vec![None; n], vec![None; n], vec![None; n], vec![None; n]);
+    if plan.bootstrap > 0 {
+        let groups = replicate_sums(plan, scored, cells)?;
+        let t = table.column(TERRITORY_ID)?.str()?.clone();
+        let y = table.column(YEAR)?.i64()?.clone();
+        let g = table.column(SUBGROUP)?.str()?.clone();
+        let alpha = 1.0 - plan.confidence;
+        for i in 0..n {
+            let key = (
+                t.get(i).unwrap_or("").to_owned(),
+                y.get(i),
+                g.get(i).map(str::to_owned),
+            );
+            let Some(reps) = groups.get(&key) else {
+                continue;
+            };
+            let (mut means, mut m0s): (Vec<f64>, Vec<f64>) = reps
+                .iter()
+                .filter(|r| r[0] > 0.0)
+                .map(|r| (r[1] / r[0], r[2] / r[0]))
+                .unzip();
+            if means.is_empty() {
+                continue;
+            }
+            let (a, b) = percentile_interval(&mut means, alpha);
+            let (c, d) = percentile_interval(&mut m0s, alpha);
+            (lo_m[i], hi_m[i], lo_0[i], hi_0[i]) = (Some(a), Some(b), Some(c), Some(d));
+        }
+    }
+    for (name, v) in [
+        ("mean_ci_low", lo_m),
+        ("mean_ci_high", hi_m),
+        ("M0_ci_low", lo_0),
+        ("M0_ci_high", hi_0),
+    ] {
+        table.with_column(Column::new(name.into(), v))?;
+    }
+    Ok(())
+}
+
+/// Replicate sums of every group: territories, territory × label, whole sample (× label).
+fn replicate_sums(
+    plan: &RciPlan,
+    scored: &DataFrame,
+    cells: &Cells,
+) -> PolarsResult<HashMap<Key, Replicates>> {
+    let strata = strata(scored, cells)?;
+    let b = plan.bootstrap;
+    let per_stratum: Vec<(Replicates, Vec<Vec<Replicates>>)> = strata
+        .par_iter()
+        .zip(&cells.strata)
+        .map(|(st, (territory, year))| {
+            let mut rng = Rng::new(plan.seed ^ fnv1a(&format!("{territory}\u{1f}{year:?}")));
+            let len = st.values.len() as u64;
+            let mut total = vec![[0.0; 3]; b];
+            let mut by_label: Vec<Vec<Replicates>> = st
+                .codes
+                .iter()
+                .map(|c| vec![vec![[0.0; 3]; b]; c.len()])
+                .collect();
+            if len == 0 {
+                return (total, by_label);
+            }
+            for r in 0..b {
+                for _ in 0..len {
+                    // Uniform in 0..len without modulo bias (Lemire).
+                    let j = ((rng.next_u64() as u128 * len as u128) >> 64) as usize;
+                    let v = st.values[j];
+                    add(&mut total[r], v);
+                    for (k, labels) in st.labels.iter().enumerate() {
+                        add(&mut by_label[k][labels[j] as usize][r], v);
+                    }
+                }
+            }
+            (total, by_label)
+        })
+        .collect();
+
+    let mut groups: HashMap<Key, Replicates> = HashMap::new();
+    for ((st, (total, by_label)), (territory, year)) in
+        strata.iter().zip(per_stratum).zip(&cells.strata)
+    {
+        if st.values.is_empty() {
+            continue;
+        }
+        merge(
+            groups
+                .entry((ALL.to_owned(), *year, None))
+                .or_insert_with(|| vec![[0.0; 3]; b]),
+            &total,
+        );
+        groups.insert((territory.clone(), *year, None), total);
+        for (k, reps) in by_label.into_iter().enumerate() {
+            for (local, rep) in reps.into_iter().enumerate() {
+                let label = Some(cells.label_names[k][st.codes[k][local] as usize].clone());
+                merge(
+                    groups
+                        .entry((ALL.to_owned(), *year, label.clone()))
+                        .or_insert_with(|| vec![[0.0; 3]; b]),
+                    &rep,
+                );
+                groups.insert((territory.clone(), *year, label), rep);
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// The scored (not dropped) respondents of each stratum, in file order.
+fn strata(scored: &DataFrame, cells: &Cells) -> PolarsResult<Vec<Stratum>> {
+    let kept = scored.column("__kept")?.bool()?;
+    let w = scored.column("__w")?.f64()?;
+    let s = scored.column("rci")?.f64()?;
+    let c = scored.column("deprivation")?.f64()?;
+    let poor = scored.column("poor")?.bool()?;
+    let subgroups = cells.labels.len();
+    let mut strata: Vec<Stratum> = (0..cells.strata.len())
+        .map(|_| Stratum {
+            values: Vec::new(),
+            labels: vec![Vec::new(); subgroups],
+            codes: vec![Vec::new(); subgroups],
+        })
+        .collect();
+    // Per stratum and subgroup variable: global label code → local index.
+    let mut local: Vec<Vec<HashMap<u32, u32>>> =
+        vec![vec![HashMap::new(); subgroups]; cells.strata.len()];
+    let rows = kept
+        .iter()
+        .zip(w.iter())
+        .zip(s.iter())
+        .zip(c.iter())
+        .zip(poor.iter())
+        .enumerate();
+    for (i, ((((kept, w), s), c), poor)) in rows {
+        if kept != Some(true) {
+            continue;
+        }
+        let at = cells.stratum[i] as usize;
+        let (w, s, c) = (w.unwrap_or(0.0), s.unwrap_or(0.0), c.unwrap_or(0.0));
+        let p = if poor == Some(true) { 1.0 } else { 0.0 };
+        let st = &mut strata[at];
+        st.values.push([w, w * s, w * c * p]);
+        for (k, index) in local[at].iter_mut().enumerate() {
+            let code = cells.labels[k][i];
+            let codes = &mut st.codes[k];
+            let l = *index.entry(code).or_insert_with(|| {
+                codes.push(code);
+                (codes.len() - 1) as u32
+            });
+            st.labels[k].push(l);
+        }
+    }
+    Ok(strata)
+}
+
+fn add(acc: &mut [f64; 3], v: [f64; 3]) {
+    acc[0] += v[0];
+    acc[1] += v[1];
+    acc[2] += v[2];
+}
+
+fn merge(acc: &mut Replicates, other: &Replicates) {
+    for (a, o) in acc.iter_mut().zip(other) {
+        add(a, *o);
+    }
+}
+
+/// Quantiles α/2 and 1 − α/2 with linear interpolation between order statistics.
+fn percentile_interval(v: &mut [f64], alpha: f64) -> (f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| {
+        let h = (v.len() - 1) as f64 * p;
+        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+    };
+    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interval_interpolates() {
+        let mut v: Vec<f64> = (0..=100).map(f64::from).collect();
+        assert_eq!(percentile_interval(&mut v, 0.05), (2.5, 97.5));
+    }
+}
