@@ -128,9 +128,10 @@ pub fn rescale(plan: &Plan, goalposts: &[ResolvedGoalposts]) -> Vec<Expr> {
         .map(|((node, spec), g)| {
             debug_assert_eq!(node.id, g.indicator);
             let t = transform::expr(spec, &Plan::raw_column(&node.id));
-            // Written as the formula (not x·(100/span)) so that x = utopia gives exactly 100.
+            // Divided first: at x = utopia the ratio is exactly 1, hence exactly 100
+            // (100·(t − d) rounds before the division, and can land 1 ulp above 100).
             let span = g.utopia_transformed - g.dystopia_transformed;
-            let mut e = lit(100.0) * (t - lit(g.dystopia_transformed)) / lit(span);
+            let mut e = (t - lit(g.dystopia_transformed)) / lit(span) * lit(100.0);
             if plan.clip {
                 e = transform::clip_max(transform::clip_min(e, 0.0), 100.0);
             }
