@@ -40,6 +40,15 @@ pub enum Command {
         #[arg(short, long)]
         output_dir: Option<PathBuf>,
     },
+    /// Draw the chart pack of an earlier run from its outputs, without recomputing.
+    Plot {
+        /// Pipeline file (TOML) with a [charts] section.
+        pipeline: PathBuf,
+        /// The run's output directory (default: outputs/<pipeline id>/); the pack goes
+        /// to its charts/ folder.
+        #[arg(short, long)]
+        output_dir: Option<PathBuf>,
+    },
     /// Check a pipeline and its data without writing anything; lists every problem.
     Validate {
         /// Pipeline file (TOML).
@@ -81,6 +90,10 @@ pub fn main(cli: Cli) -> i32 {
             pipeline,
             output_dir,
         } => run_cmd(&cli, pipeline, output_dir.clone()),
+        Command::Plot {
+            pipeline,
+            output_dir,
+        } => plot_cmd(&cli, pipeline, output_dir.clone()),
         Command::Validate { pipeline } => validate_cmd(&cli, pipeline),
         Command::Generate(args) => generate_cmd(&cli, args).map_err(|e| (e, 1)),
     };
@@ -144,9 +157,39 @@ fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<()
     Ok(())
 }
 
+fn plot_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), (String, i32)> {
+    let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
+    let options = RunOptions {
+        pipeline: pipeline.to_path_buf(),
+        output_dir,
+    };
+    let s = run::plot(&options, &mut progress).map_err(|e| (e.to_string(), e.exit_code()))?;
+    let timings = progress.finish();
+    if !cli.quiet {
+        for w in &s.warnings {
+            eprintln!("warning: {w}");
+        }
+        println!(
+            "{} charts ({} files) → {}",
+            s.figures,
+            s.files,
+            s.directory.join("index.html").display()
+        );
+    }
+    if cli.verbose {
+        for (stage, d) in &timings {
+            eprintln!("  {stage:>10}: {} ms", d.as_millis());
+        }
+    }
+    Ok(())
+}
+
 fn validate_cmd(cli: &Cli, pipeline: &Path) -> Result<(), (String, i32)> {
     let v = run::validate(pipeline).map_err(|e| (e.to_string(), e.exit_code()))?;
     if !cli.quiet {
+        for w in &v.warnings {
+            eprintln!("warning: {w}");
+        }
         let mut parts = Vec::new();
         if let Some(plan) = &v.pipeline.index {
             parts.push(format!(

@@ -32,6 +32,8 @@ pub struct PipelineConfig {
     pub indicators: Vec<Spanned<IndicatorConfig>>,
     /// Relational capability from survey microdata.
     pub rci: Option<Spanned<RciConfig>>,
+    /// The chart pack drawn from the results.
+    pub charts: Option<Spanned<ChartsConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +313,102 @@ pub struct RciItemConfig {
     #[serde(default)]
     pub missing: Vec<f64>,
     pub weight: Option<Spanned<f64>>,
+}
+
+/// The chart pack: which charts, for whom, with which extra data.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartsConfig {
+    /// Charts to draw (default: every kind the pipeline's results and settings allow).
+    pub include: Option<Vec<Spanned<ChartKind>>>,
+    /// Levels with a ranking bar chart and a map (default: index and dimension).
+    pub levels: Option<Vec<Spanned<String>>>,
+    /// Territories with a radar chart and a profile page: a list of ids, or "all".
+    pub profiles: Option<Spanned<Profiles>>,
+    /// Reference drawn on the radar: the median of the territory's `group` (default
+    /// when the pipeline has a group column) or of `all` territories.
+    pub peers: Option<Spanned<Peers>>,
+    /// Year of the charts that show one year (default: the latest).
+    pub year: Option<Spanned<i64>>,
+    /// Territories per page of rankings and heatmaps (default 60).
+    pub per_page: Option<Spanned<usize>>,
+    /// Source line printed under every chart (default: the pipeline's name and inputs).
+    pub source: Option<String>,
+    pub covariate: Option<Spanned<CovariateConfig>>,
+    pub map: Option<Spanned<MapConfig>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartKind {
+    /// Sorted bar chart per level (index, each dimension…).
+    Ranking,
+    /// Component profile of a territory against its peers' median.
+    Radar,
+    /// Territories × components.
+    Heatmap,
+    /// Index against the covariate.
+    Scatter,
+    /// Choropleth from the GeoJSON.
+    Map,
+    /// Scores over the years.
+    Trend,
+    /// Relational capability: dimension contributions to the mean, per territory.
+    RciContributions,
+    /// Relational capability: mean with its confidence interval, per territory.
+    RciIntervals,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Profiles {
+    /// "all"
+    Keyword(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Peers {
+    Group,
+    All,
+}
+
+/// A column to plot the index against (e.g. GDP per capita), from its own table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CovariateConfig {
+    pub path: Spanned<String>,
+    pub format: Option<Format>,
+    pub separator: Option<Spanned<String>>,
+    pub decimal: Option<Spanned<String>>,
+    /// Column with the territory ids (as in the scores).
+    pub territory: Spanned<String>,
+    /// Column with the year, when the covariate varies by year.
+    pub year: Option<Spanned<String>>,
+    pub column: Spanned<String>,
+    /// Axis label (default: the column name).
+    pub name: Option<String>,
+    pub unit: Option<String>,
+    /// Logarithmic axis and fit (default: when every value is positive and they span a
+    /// factor of 10 or more).
+    pub log: Option<bool>,
+}
+
+/// Boundaries for choropleth maps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapConfig {
+    /// GeoJSON FeatureCollection of Polygon/MultiPolygon features, longitude/latitude.
+    pub path: Spanned<String>,
+    /// Feature property holding the territory id (default `id`, falling back to the
+    /// feature's own `id`).
+    pub id_property: Option<String>,
+    /// Feature property holding a display name, for territories the scores do not name.
+    pub name_property: Option<String>,
+    /// Territory id → feature id, where they differ (e.g. `CY = "CY00"`).
+    #[serde(default)]
+    pub aliases: std::collections::BTreeMap<String, String>,
 }
 
 /// Errors loading a pipeline file.

@@ -14,6 +14,7 @@ pub mod normalise;
 pub mod plan;
 pub mod progress;
 pub mod relational;
+pub mod render;
 pub mod run;
 pub mod synth;
 pub mod transform;

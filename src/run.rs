@@ -17,6 +17,7 @@ use crate::normalise::{self, NormaliseError, ResolvedGoalposts};
 use crate::plan::{self, Level, Mean, Pipeline, Plan, TERRITORY_ID, YEAR};
 use crate::progress::Progress;
 use crate::relational::{self, RciSummary, RelationalError};
+use crate::render::{self, RenderError, data::IndexResults, data::RunResults};
 use crate::write::{self, Output, WriteError};
 
 /// Everything that can stop a run, by stage.
@@ -38,6 +39,8 @@ pub enum Error {
     Polars(#[from] PolarsError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }
 
 impl Error {
@@ -82,9 +85,19 @@ pub struct Manifest {
     pub index: Option<IndexManifest>,
     /// The relational capability part, when the pipeline has one.
     pub rci: Option<RciSummary>,
+    /// The chart pack, when the pipeline has a [charts] section.
+    pub charts: Option<ChartsManifest>,
     pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u128>,
     pub outputs: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChartsManifest {
+    pub directory: &'static str,
+    pub figures: usize,
+    /// Every file of the pack (each figure as SVG and PNG, the HTML pages).
+    pub files: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -171,27 +184,42 @@ pub struct Validated {
     pub pipeline: Pipeline,
     pub territory_rows: usize,
     pub respondents: usize,
+    /// What the chart settings would warn about.
+    pub warnings: Vec<String>,
 }
 
 /// Checks a pipeline and its data completely without writing anything; returns every problem.
 pub fn validate(path: &Path) -> Result<Validated, Error> {
     let pipeline = load_pipeline(path)?;
     let mut territory_rows = 0;
+    let mut results = RunResults {
+        index: None,
+        rci_scores: None,
+    };
     if let Some(plan) = &pipeline.index {
         let table = ingest::load(plan)?;
         territory_rows = table.frame.height();
-        compute(plan, table.frame)?;
+        let computed = compute(plan, table.frame)?;
+        if pipeline.charts.is_some() {
+            let long = write::long_scores(plan, &computed.frame)?;
+            results.index = Some(IndexResults::from_scores(plan, &long)?);
+        }
     }
     let mut respondents = 0;
     if let Some(rci) = &pipeline.rci {
-        respondents = relational::compute(rci, &mut Progress::hidden())?
-            .summary
-            .respondents;
+        let out = relational::compute(rci, &mut Progress::hidden())?;
+        respondents = out.summary.respondents;
+        results.rci_scores = Some(out.scores);
+    }
+    let mut warnings = Vec::new();
+    if let Some(charts) = &pipeline.charts {
+        warnings = render::check(&pipeline, charts, &mut results)?;
     }
     Ok(Validated {
         pipeline,
         territory_rows,
         respondents,
+        warnings,
     })
 }
 
@@ -300,6 +328,10 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
     let mut warnings = Vec::new();
     let mut index_manifest = None;
     let mut wide: Option<DataFrame> = None;
+    let mut results = RunResults {
+        index: None,
+        rci_scores: None,
+    };
 
     if let Some(plan) = &pipeline.index {
         progress.stage("ingest", format!("{} source(s)", plan.sources.len()));
@@ -316,6 +348,9 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         let missing = write::missing_scores(plan, &computed.frame)?;
         wide = Some(write::wide_scores(plan, &computed.frame)?);
         index_manifest = Some(index_manifest_of(plan, &computed, &missing)?);
+        if pipeline.charts.is_some() {
+            results.index = Some(IndexResults::from_scores(plan, &long)?);
+        }
         outputs.push(Output::Parquet("scores.parquet", long.clone()));
         outputs.push(Output::Csv("scores.csv", long));
         outputs.push(Output::Csv("missing.csv", missing));
@@ -342,10 +377,30 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
                 &mut warnings,
             )?,
         });
+        if pipeline.charts.is_some() {
+            results.rci_scores = Some(out.scores.clone());
+        }
         outputs.push(Output::Parquet("rci_scores.parquet", out.scores.clone()));
         outputs.push(Output::Csv("rci_scores.csv", out.scores));
         outputs.push(Output::Parquet("rci_persons.parquet", out.persons));
         rci_summary = Some(out.summary);
+    }
+
+    let mut charts_manifest = None;
+    if let Some(charts) = &pipeline.charts {
+        progress.stage("charts", "rendering the chart pack");
+        let pack = render::pack(&pipeline, charts, &mut results)?;
+        warnings.extend(pack.warnings.iter().cloned());
+        charts_manifest = Some(ChartsManifest {
+            directory: "charts",
+            figures: pack.figures,
+            files: pack.files.len(),
+        });
+        outputs.extend(
+            pack.files
+                .into_iter()
+                .map(|(name, bytes)| Output::File(format!("charts/{name}"), bytes)),
+        );
     }
 
     progress.stage("write", output_dir.display().to_string());
@@ -373,14 +428,17 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
             .collect(),
         index: index_manifest,
         rci: rci_summary,
+        charts: charts_manifest,
         warnings,
         timings_ms: BTreeMap::new(),
         outputs: Vec::new(),
     };
     manifest.outputs = outputs
         .iter()
-        .map(|o| match o {
-            Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => n.to_string(),
+        .filter_map(|o| match o {
+            Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => Some(n.to_string()),
+            // The pack is one entry: its files are counted under `charts`.
+            Output::File(n, _) => (n == "charts/index.html").then(|| n.clone()),
         })
         .chain(["manifest.json".to_string()])
         .collect();
@@ -398,6 +456,52 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         output_dir,
         manifest,
     })
+}
+
+/// What `plot` drew.
+#[derive(Debug)]
+pub struct PlotSummary {
+    pub directory: PathBuf,
+    pub figures: usize,
+    pub files: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Draws the chart pack of an earlier run from its outputs (nothing is recomputed) into
+/// `<output dir>/charts/`, replacing the previous pack only once the new one is complete.
+pub fn plot(options: &RunOptions, progress: &mut Progress) -> Result<PlotSummary, Error> {
+    progress.stage("plan", options.pipeline.display().to_string());
+    let pipeline = load_pipeline(&options.pipeline)?;
+    let Some(charts) = &pipeline.charts else {
+        let mut p = Problem::new(
+            Location::Config {
+                file: pipeline.path.clone(),
+                line: 1,
+                column: 1,
+            },
+            "the pipeline has no [charts] section",
+        );
+        p = p.with_help("add [charts] (an empty section draws every chart that applies)");
+        return Err(Error::Plan(Problems(vec![p])));
+    };
+    let dir = options
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id));
+    progress.stage("read", dir.display().to_string());
+    let mut results = RunResults::read(&pipeline, &dir)
+        .map_err(|(path, message)| RenderError::Results { path, message })?;
+    progress.stage("charts", "rendering the chart pack");
+    let pack = render::pack(&pipeline, charts, &mut results)?;
+    let summary = PlotSummary {
+        directory: dir.join("charts"),
+        figures: pack.figures,
+        files: pack.files.len(),
+        warnings: pack.warnings.clone(),
+    };
+    progress.stage("write", summary.directory.display().to_string());
+    render::write(pack, &summary.directory)?;
+    Ok(summary)
 }
 
 /// The index's wide table and the RCI territory table side by side, joined on territory

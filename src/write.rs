@@ -124,6 +124,8 @@ pub enum Output<'a> {
     Csv(&'a str, DataFrame),
     Parquet(&'a str, DataFrame),
     Text(&'a str, String),
+    /// Any bytes, at a path relative to the output directory (subdirectories made).
+    File(String, Vec<u8>),
 }
 
 /// Writes `files`, then the file made by `last` (the manifest), into a fresh temporary
@@ -194,6 +196,16 @@ fn write_all(tmp: &Path, files: Vec<Output<'_>>) -> Result<(), WriteError> {
             Output::Text(name, text) => {
                 let path = tmp.join(name);
                 fs::write(&path, text).map_err(|source| WriteError::Io { path, source })?;
+            }
+            Output::File(name, bytes) => {
+                let path = tmp.join(&name);
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(|source| WriteError::Io {
+                        path: parent.to_path_buf(),
+                        source,
+                    })?;
+                }
+                fs::write(&path, bytes).map_err(|source| WriteError::Io { path, source })?;
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::config::{
     PipelineConfig, TerritoryColumns,
 };
 
+pub mod charts;
 pub mod rci;
 use crate::diagnostic::{Location, Problem, Problems, closest, list};
 pub use rci::RciPlan;
@@ -192,6 +193,7 @@ pub struct Pipeline {
     pub name: String,
     pub index: Option<Plan>,
     pub rci: Option<RciPlan>,
+    pub charts: Option<charts::ChartsPlan>,
 }
 
 /// A data file as resolved from the pipeline: where, which format, CSV options.
@@ -285,6 +287,10 @@ impl Resolver<'_> {
                 "the pipeline computes nothing: add an [index] or an [rci] section",
             );
         }
+        let charts = c
+            .charts
+            .as_ref()
+            .map(|ch| charts::resolve(self, ch, index.as_ref(), rci.as_ref(), &name));
         Pipeline {
             path: self.loaded.path.clone(),
             sha256: self.loaded.sha256(),
@@ -292,6 +298,7 @@ impl Resolver<'_> {
             name,
             index,
             rci,
+            charts,
         }
     }
 
@@ -377,6 +384,12 @@ impl Resolver<'_> {
         out
     }
 
+    /// A path given relative to the pipeline file's directory.
+    pub(crate) fn relative_path(&self, path: &str) -> PathBuf {
+        let base = self.loaded.path.parent().unwrap_or(Path::new(""));
+        normalise_path(&base.join(path))
+    }
+
     /// Resolves a data file reference: path relative to the pipeline, format, CSV options.
     pub(crate) fn file(
         &mut self,
@@ -385,8 +398,7 @@ impl Resolver<'_> {
         separator: Option<&Spanned<String>>,
         decimal: Option<&Spanned<String>>,
     ) -> FileRef {
-        let base = self.loaded.path.parent().unwrap_or(Path::new(""));
-        let resolved = normalise_path(&base.join(path.get_ref()));
+        let resolved = self.relative_path(path.get_ref());
         let format = match format {
             Some(f) => f,
             None => match resolved
