@@ -63,6 +63,7 @@ fn demo_outputs_have_the_documented_layout() {
     assert_eq!(
         names,
         [
+            "charts",
             "manifest.json",
             "missing.csv",
             "scores.csv",
@@ -70,6 +71,16 @@ fn demo_outputs_have_the_documented_layout() {
             "scores_wide.csv"
         ]
     );
+    for f in [
+        "index.html",
+        "ranking_wellbeing_1.png",
+        "heatmap_1.svg",
+        "trend_wellbeing.png",
+        "profiles/T00042_radar.png",
+        "profiles/T00042.html",
+    ] {
+        assert!(out_dir.join("charts").join(f).exists(), "charts/{f}");
+    }
 
     let scores = read_csv(&out_dir.join("scores.csv"));
     let header: Vec<String> = scores
