@@ -11,23 +11,12 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+mod common;
+
 use bienvivre::progress::Progress;
 use bienvivre::run::{self, RunOptions};
 use bienvivre::synth::{self, SynthSpec};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
+use common::{env_or, peak_rss_mib};
 
 fn main() {
     // `cargo bench` passes `--bench`; anything else (e.g. a filter) is ignored.

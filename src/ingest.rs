@@ -370,6 +370,21 @@ fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>
     bindings
 }
 
+impl RawFile {
+    /// A problem for each `(role, name)` of `need` that is not a column of the file.
+    pub(crate) fn missing_columns(
+        &self,
+        need: &[(&str, &str)],
+        declared_at: &Location,
+    ) -> Vec<Problem> {
+        let columns = self.columns();
+        need.iter()
+            .filter(|(_, name)| !columns.iter().any(|c| c == name))
+            .map(|(what, name)| unknown_column(&self.path, name, what, &columns, declared_at))
+            .collect()
+    }
+}
+
 pub(crate) fn unknown_column(
     file: &Path,
     name: &str,

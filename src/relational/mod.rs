@@ -175,8 +175,6 @@ fn read(plan: &RciPlan) -> Result<RawFile, Problems> {
         Ok(raw) if numeric.iter().all(|c| raw.df.column(c).is_ok()) => raw,
         _ => ingest::read_file(&plan.source, &HashMap::new(), &nulls)?,
     };
-    let columns = raw.columns();
-    let mut problems = Vec::new();
     let mut need: Vec<(&str, &str)> = vec![("territory", plan.territory.as_str())];
     if let Some(y) = &plan.year {
         need.push(("year", y));
@@ -193,17 +191,7 @@ fn read(plan: &RciPlan) -> Result<RawFile, Problems> {
     for item in &plan.items {
         need.push(("answer", &item.column));
     }
-    for (what, name) in need {
-        if !columns.iter().any(|c| c == name) {
-            problems.push(ingest::unknown_column(
-                &raw.path,
-                name,
-                what,
-                &columns,
-                &plan.declared_at,
-            ));
-        }
-    }
+    let problems = raw.missing_columns(&need, &plan.declared_at);
     if problems.is_empty() {
         Ok(raw)
     } else {

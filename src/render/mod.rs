@@ -318,23 +318,14 @@ fn read_covariate(cv: &CovariatePlan) -> Result<Covariate, Vec<Problem>> {
         .map(|s| s.to_string())
         .collect();
     let raw = ingest::read_file(&cv.file, &HashMap::new(), &nulls).map_err(|p| vec![p])?;
-    let columns = raw.columns();
-    let mut problems = Vec::new();
-    let mut need = vec![("territory", &cv.territory), ("covariate", &cv.column)];
+    let mut need = vec![
+        ("territory", cv.territory.as_str()),
+        ("covariate", cv.column.as_str()),
+    ];
     if let Some(y) = &cv.year {
-        need.push(("year", y));
+        need.push(("year", y.as_str()));
     }
-    for (what, name) in need {
-        if !columns.iter().any(|c| c == name) {
-            problems.push(ingest::unknown_column(
-                &raw.path,
-                name,
-                what,
-                &columns,
-                &cv.declared_at,
-            ));
-        }
-    }
+    let mut problems = raw.missing_columns(&need, &cv.declared_at);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -423,8 +414,33 @@ pub enum Section {
     Profile,
 }
 
-fn pages<T: Clone>(rows: &[T], per_page: usize) -> Vec<Vec<T>> {
-    rows.chunks(per_page.max(1)).map(<[T]>::to_vec).collect()
+/// One page of a long chart: its rows, 1-based number, positions and title suffix.
+struct Page<T> {
+    rows: Vec<T>,
+    number: usize,
+    first: usize,
+    last: usize,
+    /// " (page k of n)", or empty when there is one page.
+    label: String,
+}
+
+fn pages<T: Clone>(rows: &[T], per_page: usize) -> Vec<Page<T>> {
+    let per_page = per_page.max(1);
+    let total = rows.len().div_ceil(per_page);
+    rows.chunks(per_page)
+        .enumerate()
+        .map(|(k, chunk)| Page {
+            rows: chunk.to_vec(),
+            number: k + 1,
+            first: k * per_page + 1,
+            last: k * per_page + chunk.len(),
+            label: if total > 1 {
+                format!(" (page {} of {total})", k + 1)
+            } else {
+                String::new()
+            },
+        })
+        .collect()
 }
 
 fn year_text(y: Option<i64>) -> String {
@@ -481,19 +497,13 @@ fn figures(x: &Inputs<'_>) -> Vec<Figure> {
                 let o = order(node);
                 let values: Vec<f64> = o.iter().filter_map(|&t| ix.value(node, y, t)).collect();
                 let domain = charts::domain(values.iter().copied(), Some((0.0, 100.0)));
-                let chunks = pages(&o, x.plan.per_page);
-                let total = chunks.len();
-                for (k, chunk) in chunks.iter().enumerate() {
-                    let (a, b) = (k * x.plan.per_page + 1, k * x.plan.per_page + chunk.len());
-                    let page = if total > 1 {
-                        format!(" (page {} of {total})", k + 1)
-                    } else {
-                        String::new()
-                    };
+                for p in pages(&o, x.plan.per_page) {
+                    let (chunk, page) = (&p.rows, &p.label);
+                    let (a, b) = (p.first, p.last);
                     out.push((
                         Section::Rankings,
                         Figure {
-                            stem: format!("ranking_{}_{}", info.id, k + 1),
+                            stem: format!("ranking_{}_{}", info.id, p.number),
                             frame: frame(
                                 format!("{}: ranking{page}", info.name),
                                 format!(
@@ -600,18 +610,12 @@ fn figures(x: &Inputs<'_>) -> Vec<Figure> {
                 .flat_map(|&t| ordered.iter().filter_map(move |&c| ix.value(c, y, t)))
                 .collect();
             let domain = charts::domain(all.into_iter(), None);
-            let chunks = pages(&o, x.plan.per_page);
-            let total = chunks.len();
-            for (k, chunk) in chunks.iter().enumerate() {
-                let page = if total > 1 {
-                    format!(" (page {} of {total})", k + 1)
-                } else {
-                    String::new()
-                };
+            for p in pages(&o, x.plan.per_page) {
+                let (chunk, page) = (&p.rows, &p.label);
                 out.push((
                     Section::Heatmap,
                     Figure {
-                        stem: format!("heatmap_{}", k + 1),
+                        stem: format!("heatmap_{}", p.number),
                         frame: frame(
                             format!("Component scores{page}"),
                             format!(
@@ -1110,14 +1114,8 @@ fn rci_figures(
         let pad = ((hi - lo) * 0.05).max(0.01);
         let domain = ((lo - pad).max(0.0), (hi + pad).min(1.0));
         let confidence = x.pipeline.rci.as_ref().map_or(0.95, |r| r.confidence);
-        let chunks = pages(&order, x.plan.per_page);
-        let total = chunks.len();
-        for (k, chunk) in chunks.iter().enumerate() {
-            let page = if total > 1 {
-                format!(" (page {} of {total})", k + 1)
-            } else {
-                String::new()
-            };
+        for p in pages(&order, x.plan.per_page) {
+            let (chunk, page) = (&p.rows, &p.label);
             let mut notes = vec![format!(
                 "Whiskers: {:.0}% bootstrap interval. Neighbours whose intervals overlap cannot be told apart.",
                 confidence * 100.0
@@ -1128,7 +1126,7 @@ fn rci_figures(
                 ));
             }
             out.push(Figure {
-                stem: format!("rci_intervals_{}", k + 1),
+                stem: format!("rci_intervals_{}", p.number),
                 frame: frame(
                     format!("Relational capability{page}"),
                     format!("Mean RCI score (0–1) per territory{yt}, ranked, with its confidence interval"),
@@ -1156,16 +1154,10 @@ fn rci_figures(
     }
     if x.plan.wants(ChartKind::RciContributions) {
         let max = order.iter().filter_map(|t| t.mean).fold(0.0, f64::max);
-        let chunks = pages(&order, x.plan.per_page);
-        let total = chunks.len();
-        for (k, chunk) in chunks.iter().enumerate() {
-            let page = if total > 1 {
-                format!(" (page {} of {total})", k + 1)
-            } else {
-                String::new()
-            };
+        for p in pages(&order, x.plan.per_page) {
+            let (chunk, page) = (&p.rows, &p.label);
             out.push(Figure {
-                stem: format!("rci_contributions_{}", k + 1),
+                stem: format!("rci_contributions_{}", p.number),
                 frame: frame(
                     format!("What relational capability is made of{page}"),
                     format!("Mean RCI score{yt} split into the contributions of its dimensions"),
