@@ -168,13 +168,6 @@ pub(super) fn pages(x: &Inputs<'_>, figures: &[Figure]) -> Vec<(String, Vec<u8>)
         s.push_str("<a href=\"#profiles\">Territory profiles</a>");
     }
     s.push_str("</nav></header>\n<main>\n");
-    if !x.warnings.is_empty() {
-        s.push_str("<h2>Notes</h2>\n<ul>\n");
-        for w in &x.warnings {
-            let _ = writeln!(s, "<li class=\"muted\">{}</li>", esc(w));
-        }
-        s.push_str("</ul>\n");
-    }
     for (id, name, prefix) in &sections {
         let chosen: Vec<&Figure> = figures
             .iter()
@@ -196,6 +189,14 @@ pub(super) fn pages(x: &Inputs<'_>, figures: &[Figure]) -> Vec<(String, Vec<u8>)
                 "<li><a href=\"profiles/{stem}.html\">{}</a></li>",
                 esc(name)
             );
+        }
+        s.push_str("</ul>\n");
+    }
+    // For the analyst rather than the reader: at the end.
+    if !x.warnings.is_empty() {
+        s.push_str("<h2 id=\"notes\">Technical notes</h2>\n<ul>\n");
+        for w in &x.warnings {
+            let _ = writeln!(s, "<li class=\"muted\">{}</li>", esc(w));
         }
         s.push_str("</ul>\n");
     }

@@ -75,6 +75,12 @@ struct Inputs<'a> {
     warnings: Vec<String>,
 }
 
+impl Inputs<'_> {
+    fn index_plan(&self) -> Option<&crate::plan::Plan> {
+        self.pipeline.index.as_ref()
+    }
+}
+
 /// Checks the chart settings against the results and data files without drawing: the
 /// year, the profiled territories, the covariate and the map boundaries.
 pub fn check(
@@ -1044,9 +1050,16 @@ fn peer_set(x: &Inputs<'_>, ix: &IndexResults, t: usize) -> (Vec<usize>, String)
             .filter(|&p| p != t && ix.territories[p].group.as_ref() == Some(g))
             .collect();
         if !peers.is_empty() {
+            // A code alone ("of 11") says nothing: name the column it comes from.
+            let of = match x.index_plan().and_then(|p| p.keys.group.as_deref()) {
+                Some(column) if g.chars().all(|c| c.is_ascii_digit()) => {
+                    format!("with {column} {g}")
+                }
+                _ => format!("of {g}"),
+            };
             return (
                 peers.clone(),
-                format!("the median of the {} other territories of {g}", peers.len()),
+                format!("the median of the {} other territories {of}", peers.len()),
             );
         }
     }
