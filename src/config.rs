@@ -92,12 +92,77 @@ pub struct SourceConfig {
     pub value_column: Option<Spanned<String>>,
 }
 
+/// Pipeline-wide normalisation: the default method of every indicator, and its settings.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NormalisationConfig {
-    /// Clip rescaled indicator values to [0, 100].
+    /// Clip values normalised with goalposts to [0, 100].
     #[serde(default)]
     pub clip: bool,
+    /// Statistics of data-driven methods over all years (`global`, default) or each year.
+    pub scope: Option<Spanned<Scope>>,
+    // The default method, as in [`MethodConfig`] (serde cannot flatten with
+    // deny_unknown_fields and spans).
+    pub method: Option<Spanned<NormMethod>>,
+    pub range: Option<Spanned<[f64; 2]>>,
+    pub mean: Option<f64>,
+    pub sd: Option<Spanned<f64>>,
+    pub cap: Option<bool>,
+}
+
+impl NormalisationConfig {
+    /// The pipeline's default method settings.
+    pub fn default_method(&self) -> MethodConfig {
+        MethodConfig {
+            method: self.method.clone(),
+            range: self.range.clone(),
+            mean: self.mean,
+            sd: self.sd.clone(),
+            cap: self.cap,
+        }
+    }
+}
+
+/// A normalisation method and its parameters (pipeline default or one indicator's).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct MethodConfig {
+    /// Default `goalposts` (utopia/dystopia of each indicator).
+    pub method: Option<Spanned<NormMethod>>,
+    /// `minmax`: the interval [a, b] (default [0, 100]).
+    pub range: Option<Spanned<[f64; 2]>>,
+    /// `zscore`: the mean and standard deviation of the result (default 0 and 1).
+    pub mean: Option<f64>,
+    pub sd: Option<Spanned<f64>>,
+    /// `distance_to_target`: scores beyond the target are capped at 100 (default true).
+    pub cap: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NormMethod {
+    /// 100·(x − dystopia)/(utopia − dystopia).
+    Goalposts,
+    /// (x − min)/(max − min)·(b − a) + a.
+    Minmax,
+    /// (x − mean)/sd, rescaled to the given mean and sd.
+    Zscore,
+    /// Rank, 1 = lowest (ties share the lowest rank).
+    Rank,
+    /// 100·(rank − 1)/(n − 1).
+    Percentile,
+    /// 100·(1 − (target − x)/(target − min)), capped at 100 unless `cap = false`.
+    DistanceToTarget,
+    /// 100·(1 − (max − x)/(max − min)).
+    DistanceToMax,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    #[default]
+    Global,
+    PerYear,
 }
 
 /// Default aggregation rule of each level; a node's own `aggregation` overrides it.
@@ -198,6 +263,10 @@ pub struct IndicatorConfig {
     #[serde(default)]
     pub log: bool,
     pub weight: Option<Spanned<f64>>,
+    /// This indicator's normalisation, instead of the pipeline's [normalisation] method.
+    pub normalisation: Option<Spanned<MethodConfig>>,
+    /// Target for `distance_to_target`, in the indicator's units.
+    pub target: Option<Spanned<f64>>,
 }
 
 /// The relational capability section: microdata, item rules, framework and cut-offs.

@@ -1,116 +1,233 @@
-//! Rescales transformed indicator values to 0–100 between dystopia (0) and utopia (100).
+//! Turns transformed indicator values into scores, by each indicator's normalisation:
+//! goalposts (fixed or observed), min-max onto [a, b], z-scores, ranks, percentile
+//! ranks, distance to a target or to the maximum.
 //!
-//! Two phases, kept apart on purpose: [`goalposts`] needs one pass of global statistics
-//! (min/max across all territories and years for `observed` goalposts), while
-//! [`rescale`] is a pure per-row expression. Fixed goalposts need no global pass, so
-//! territories stay independent — the seam for partitioned runs later.
+//! Two phases, kept apart on purpose: [`resolve`] takes one pass of statistics (min, max,
+//! mean and standard deviation of each indicator, over all rows or per year) and checks
+//! them — a constant indicator cannot be min-max normalised, and saying so beats writing
+//! NaN; [`rescale`] is then a per-row expression, with the statistics as literals (global
+//! scope) or per-year windows. Fixed goalposts need no statistics at all, so territories
+//! stay independent — the seam for partitioned runs later. Data-driven methods work on
+//! the direction-adjusted value (× −1 when lower is better), as COINr does.
 
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::config::Direction;
+use crate::config::{Direction, Scope};
 use crate::diagnostic::{Location, Problem, Problems};
-use crate::plan::{Goalposts, Plan};
+use crate::plan::{Goalposts, IndicatorSpec, Normalisation, Plan, YEAR};
 use crate::transform;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormaliseError {
     #[error("{0}")]
     Problems(Problems),
-    #[error("computing observed goalposts: {0}")]
+    #[error("computing normalisation statistics: {0}")]
     Polars(#[from] PolarsError),
 }
 
-/// The goalposts an indicator is rescaled with, on the transformed scale.
+/// How one indicator was normalised, for the manifest.
 #[derive(Debug, Clone, Serialize)]
-pub struct ResolvedGoalposts {
+pub struct ResolvedNormalisation {
     pub indicator: String,
-    pub kind: &'static str,
-    /// In the indicator's units (for observed goalposts on a log scale: back-transformed).
-    pub utopia: f64,
-    pub dystopia: f64,
+    pub method: &'static str,
+    /// `fixed` or `observed` (goalposts only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goalposts: Option<&'static str>,
+    /// Goalposts in the indicator's units (observed ones on a log scale: back-transformed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utopia: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dystopia: Option<f64>,
     /// After the indicator's transform; these enter the formula.
-    pub utopia_transformed: f64,
-    pub dystopia_transformed: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utopia_transformed: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dystopia_transformed: Option<f64>,
+    /// Method parameters: minmax range, z-score mean and sd, target and cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap: Option<bool>,
+    pub scope: &'static str,
+    /// Statistics of the direction-adjusted values, with global scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Stats>,
 }
 
-/// Resolves every indicator's goalposts; observed ones from one pass over `lf`.
-pub fn goalposts(lf: &LazyFrame, plan: &Plan) -> Result<Vec<ResolvedGoalposts>, NormaliseError> {
-    let observed: Vec<_> = plan
-        .indicators()
-        .filter(|(_, s)| s.goalposts == Goalposts::Observed)
-        .collect();
-    let stats = if observed.is_empty() {
-        None
-    } else {
-        let mut exprs = Vec::new();
-        for (node, spec) in &observed {
-            let t = transform::expr(spec, &Plan::raw_column(&node.id));
-            exprs.push(t.clone().min().alias(format!("min:{}", node.id)));
-            exprs.push(t.max().alias(format!("max:{}", node.id)));
-        }
-        Some(lf.clone().select(exprs).collect()?)
-    };
-    let stat = |name: String| -> Option<f64> {
-        stats
-            .as_ref()
-            .and_then(|df| df.column(&name).ok())
-            .and_then(|c| c.f64().ok().and_then(|v| v.get(0)))
-    };
+/// Statistics of one indicator over the rows of one scope.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Stats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Sample standard deviation (n − 1).
+    pub sd: f64,
+    pub n: u32,
+}
 
+/// −1 when lower is better: data-driven methods normalise the direction-adjusted value.
+fn sign(spec: &IndicatorSpec) -> f64 {
+    match spec.direction {
+        Direction::HigherIsBetter => 1.0,
+        Direction::LowerIsBetter => -1.0,
+    }
+}
+
+/// The value a method works on: the transformed value, direction-adjusted except for
+/// goalposts (whose formula carries the direction).
+fn value(spec: &IndicatorSpec, id: &str) -> Expr {
+    let t = transform::expr(spec, &Plan::raw_column(id));
+    match spec.normalisation {
+        Normalisation::Goalposts(_) => t,
+        _ => t * lit(sign(spec)),
+    }
+}
+
+/// Whether a method needs statistics (the others are fixed or order-based).
+fn needs_stats(n: &Normalisation) -> bool {
+    !matches!(
+        n,
+        Normalisation::Goalposts(Goalposts::Fixed { .. })
+            | Normalisation::Rank
+            | Normalisation::Percentile
+    )
+}
+
+fn stats_exprs(spec: &IndicatorSpec, id: &str) -> [Expr; 5] {
+    let v = value(spec, id);
+    [
+        v.clone().min().alias(format!("min:{id}")),
+        v.clone().max().alias(format!("max:{id}")),
+        v.clone().mean().alias(format!("mean:{id}")),
+        v.clone().std(1).alias(format!("sd:{id}")),
+        v.count().cast(DataType::UInt32).alias(format!("n:{id}")),
+    ]
+}
+
+/// Statistics per scope: one row (global) or one per year, with the year first.
+fn statistics(lf: &LazyFrame, plan: &Plan) -> PolarsResult<Option<DataFrame>> {
+    let exprs: Vec<Expr> = plan
+        .indicators()
+        .filter(|(_, s)| needs_stats(&s.normalisation))
+        .flat_map(|(n, s)| stats_exprs(s, &n.id))
+        .collect();
+    if exprs.is_empty() {
+        return Ok(None);
+    }
+    let df = match plan.scope {
+        Scope::Global => lf.clone().select(exprs).collect()?,
+        Scope::PerYear => lf
+            .clone()
+            .group_by([col(YEAR)])
+            .agg(exprs)
+            .sort([YEAR], SortMultipleOptions::default())
+            .collect()?,
+    };
+    Ok(Some(df))
+}
+
+fn stats_at(df: &DataFrame, id: &str, row: usize) -> Option<Stats> {
+    let f = |name: &str| -> Option<f64> {
+        df.column(&format!("{name}:{id}"))
+            .ok()?
+            .cast(&DataType::Float64)
+            .ok()?
+            .f64()
+            .ok()?
+            .get(row)
+    };
+    Some(Stats {
+        min: f("min")?,
+        max: f("max")?,
+        mean: f("mean")?,
+        sd: f("sd").unwrap_or(f64::NAN),
+        n: f("n")? as u32,
+    })
+}
+
+/// Resolves every indicator's normalisation, with one pass of statistics over `lf`, and
+/// reports every indicator that cannot be normalised as asked.
+pub fn resolve(lf: &LazyFrame, plan: &Plan) -> Result<Vec<ResolvedNormalisation>, NormaliseError> {
+    let stats = statistics(lf, plan)?;
+    let years: Vec<Option<i64>> = match (&stats, plan.scope) {
+        (Some(df), Scope::PerYear) => df.column(YEAR)?.i64()?.iter().collect(),
+        _ => vec![None],
+    };
+    let scope = match plan.scope {
+        Scope::Global => "global",
+        Scope::PerYear => "per_year",
+    };
     let mut problems = Vec::new();
     let mut out = Vec::new();
     for (node, spec) in plan.indicators() {
-        let resolved = match spec.goalposts {
-            Goalposts::Fixed { utopia, dystopia } => ResolvedGoalposts {
-                indicator: node.id.clone(),
-                kind: "fixed",
-                utopia,
-                dystopia,
-                utopia_transformed: spec.transform_value(utopia),
-                dystopia_transformed: spec.transform_value(dystopia),
-            },
-            Goalposts::Observed => {
-                let (Some(lo), Some(hi)) = (
-                    stat(format!("min:{}", node.id)),
-                    stat(format!("max:{}", node.id)),
-                ) else {
+        let id = &node.id;
+        let n = spec.normalisation;
+        let mut r = ResolvedNormalisation {
+            indicator: id.clone(),
+            method: n.name(),
+            goalposts: None,
+            utopia: None,
+            dystopia: None,
+            utopia_transformed: None,
+            dystopia_transformed: None,
+            range: None,
+            mean: None,
+            sd: None,
+            target: None,
+            cap: None,
+            scope,
+            observed: None,
+        };
+        match n {
+            Normalisation::Goalposts(Goalposts::Fixed { utopia, dystopia }) => {
+                r.goalposts = Some("fixed");
+                r.utopia = Some(utopia);
+                r.dystopia = Some(dystopia);
+                r.utopia_transformed = Some(spec.transform_value(utopia));
+                r.dystopia_transformed = Some(spec.transform_value(dystopia));
+            }
+            Normalisation::Goalposts(Goalposts::Observed) => r.goalposts = Some("observed"),
+            Normalisation::MinMax { lo, hi } => r.range = Some([lo, hi]),
+            Normalisation::ZScore { mean, sd } => (r.mean, r.sd) = (Some(mean), Some(sd)),
+            Normalisation::DistanceToTarget { target, cap } => {
+                (r.target, r.cap) = (Some(target), Some(cap));
+            }
+            Normalisation::Rank | Normalisation::Percentile | Normalisation::DistanceToMax => {}
+        }
+        if let Some(df) = stats.as_ref().filter(|_| needs_stats(&n)) {
+            for (row, year) in years.iter().enumerate() {
+                let in_year = year.map_or(String::new(), |y| format!(" in {y}"));
+                let Some(st) = stats_at(df, id, row) else {
                     problems.push(Problem::new(
                         spec.declared_at.clone(),
-                        format!("indicator \"{}\" has no values, so its observed goalposts are undefined", node.id),
+                        format!("indicator \"{id}\" has no values{in_year}, so it cannot be normalised ({})", n.name()),
                     ));
                     continue;
                 };
-                if lo == hi {
-                    problems.push(
-                        Problem::new(
-                            spec.declared_at.clone(),
-                            format!(
-                                "indicator \"{}\": utopia equals dystopia (every observed value is {}), so it cannot be rescaled",
-                                node.id,
-                                if spec.log { lo.exp() } else { lo }
-                            ),
-                        )
-                        .with_help("give fixed utopia/dystopia, or drop the indicator"),
-                    );
-                    continue;
+                if let Some(p) = check(spec, id, &n, &st, &in_year) {
+                    problems.push(p);
                 }
-                let (ut, dt) = match spec.direction {
-                    Direction::HigherIsBetter => (hi, lo),
-                    Direction::LowerIsBetter => (lo, hi),
-                };
-                let back = |v: f64| if spec.log { v.exp() } else { v };
-                ResolvedGoalposts {
-                    indicator: node.id.clone(),
-                    kind: "observed",
-                    utopia: back(ut),
-                    dystopia: back(dt),
-                    utopia_transformed: ut,
-                    dystopia_transformed: dt,
+                if plan.scope == Scope::Global {
+                    r.observed = Some(st);
+                    if n == Normalisation::Goalposts(Goalposts::Observed) {
+                        let (ut, dt) = observed_goalposts(spec, &st);
+                        let back = |v: f64| if spec.log { v.exp() } else { v };
+                        r.utopia = Some(back(ut));
+                        r.dystopia = Some(back(dt));
+                        r.utopia_transformed = Some(ut);
+                        r.dystopia_transformed = Some(dt);
+                    }
                 }
             }
-        };
-        out.push(resolved);
+        }
+        out.push(r);
     }
     if problems.is_empty() {
         Ok(out)
@@ -119,23 +236,149 @@ pub fn goalposts(lf: &LazyFrame, plan: &Plan) -> Result<Vec<ResolvedGoalposts>, 
     }
 }
 
-/// One column per indicator, named by its id: `100·(t(x) − d)/(u − d)`, optionally clipped.
-///
-/// The one formula covers both directions: for lower-is-better indicators utopia < dystopia.
-pub fn rescale(plan: &Plan, goalposts: &[ResolvedGoalposts]) -> Vec<Expr> {
+/// (utopia, dystopia) on the transformed scale, from the observed range.
+fn observed_goalposts(spec: &IndicatorSpec, st: &Stats) -> (f64, f64) {
+    match spec.direction {
+        Direction::HigherIsBetter => (st.max, st.min),
+        Direction::LowerIsBetter => (st.min, st.max),
+    }
+}
+
+/// Why an indicator cannot be normalised with these statistics, if it cannot.
+fn check(
+    spec: &IndicatorSpec,
+    id: &str,
+    n: &Normalisation,
+    st: &Stats,
+    in_year: &str,
+) -> Option<Problem> {
+    let shown = |v: f64| {
+        let v = v * if matches!(n, Normalisation::Goalposts(_)) {
+            1.0
+        } else {
+            sign(spec)
+        };
+        if spec.log { v.exp() } else { v }
+    };
+    let constant = st.max == st.min;
+    let message = match n {
+        Normalisation::Goalposts(Goalposts::Observed) if constant => format!(
+            "indicator \"{id}\": utopia equals dystopia (every observed value{in_year} is {}), so it cannot be rescaled",
+            shown(st.min)
+        ),
+        Normalisation::MinMax { .. } | Normalisation::DistanceToMax if constant => format!(
+            "indicator \"{id}\": every value{in_year} is {}, so it cannot be normalised with {} (its range is 0)",
+            shown(st.min),
+            n.name()
+        ),
+        Normalisation::ZScore { .. } if st.n < 2 => format!(
+            "indicator \"{id}\" has fewer than two values{in_year}, so it cannot be z-scored"
+        ),
+        // 0 (or NaN, never with two values): no spread to divide by.
+        Normalisation::ZScore { .. } if st.sd.is_nan() || st.sd <= 0.0 => format!(
+            "indicator \"{id}\": every value{in_year} is {}, so it cannot be z-scored (its standard deviation is 0)",
+            shown(st.min)
+        ),
+        Normalisation::DistanceToTarget { target, .. } if target * sign(spec) == st.min => format!(
+            "indicator \"{id}\": the target {target} equals the worst value{in_year}, so distances to it are undefined"
+        ),
+        _ => return None,
+    };
+    Some(Problem::new(spec.declared_at.clone(), message))
+}
+
+/// One column per indicator, named by its id, by its method (see the module docs).
+pub fn rescale(plan: &Plan, resolved: &[ResolvedNormalisation]) -> Vec<Expr> {
     plan.indicators()
-        .zip(goalposts)
-        .map(|((node, spec), g)| {
-            debug_assert_eq!(node.id, g.indicator);
-            let t = transform::expr(spec, &Plan::raw_column(&node.id));
-            // Divided first: at x = utopia the ratio is exactly 1, hence exactly 100
-            // (100·(t − d) rounds before the division, and can land 1 ulp above 100).
-            let span = g.utopia_transformed - g.dystopia_transformed;
-            let mut e = (t - lit(g.dystopia_transformed)) / lit(span) * lit(100.0);
-            if plan.clip {
-                e = transform::clip_max(transform::clip_min(e, 0.0), 100.0);
-            }
-            e.alias(node.id.as_str())
+        .zip(resolved)
+        .map(|((node, spec), r)| {
+            debug_assert_eq!(node.id, r.indicator);
+            let id = node.id.as_str();
+            let v = value(spec, id);
+            // A statistic of the value: the global literal, or per-year windows.
+            let stat = |f: fn(Expr) -> Expr, global: Option<f64>| -> Expr {
+                match (plan.scope, global) {
+                    (Scope::Global, Some(g)) => lit(g),
+                    _ => f(v.clone())
+                        .over([col(YEAR)])
+                        .expect("a column window is valid"),
+                }
+            };
+            let obs = r.observed;
+            let min = || stat(|e| e.min(), obs.map(|s| s.min));
+            let max = || stat(|e| e.max(), obs.map(|s| s.max));
+            let window = |e: Expr| match plan.scope {
+                Scope::Global => e,
+                Scope::PerYear => e.over([col(YEAR)]).expect("a column window is valid"),
+            };
+            let rank = || {
+                window(v.clone().rank(
+                    RankOptions {
+                        method: RankMethod::Min,
+                        descending: false,
+                    },
+                    None,
+                ))
+                .cast(DataType::Float64)
+            };
+            let e = match spec.normalisation {
+                Normalisation::Goalposts(g) => {
+                    let (ut, dt, utopia_below) = match g {
+                        Goalposts::Fixed { .. } => {
+                            let (u, d) = (
+                                r.utopia_transformed.expect("fixed goalposts resolved"),
+                                r.dystopia_transformed.expect("fixed goalposts resolved"),
+                            );
+                            (lit(u), lit(d), u < d)
+                        }
+                        Goalposts::Observed => match spec.direction {
+                            Direction::HigherIsBetter => (max(), min(), false),
+                            Direction::LowerIsBetter => (min(), max(), true),
+                        },
+                    };
+                    // Divided first: at x = utopia the ratio is exactly 1, hence exactly 100
+                    // (100·(t − d) rounds before the division, and can land 1 ulp above
+                    // 100). Written with a positive denominator, so that x = dystopia
+                    // gives +0, not −0, when the utopia lies below the dystopia.
+                    let ratio = if utopia_below {
+                        (dt.clone() - v.clone()) / (dt - ut)
+                    } else {
+                        (v.clone() - dt.clone()) / (ut - dt)
+                    };
+                    let e = ratio * lit(100.0);
+                    if plan.clip {
+                        transform::clip_max(transform::clip_min(e, 0.0), 100.0)
+                    } else {
+                        e
+                    }
+                }
+                Normalisation::MinMax { lo, hi } => {
+                    (v.clone() - min()) / (max() - min()) * lit(hi - lo) + lit(lo)
+                }
+                Normalisation::ZScore { mean, sd } => {
+                    let m = stat(|e| e.mean(), obs.map(|s| s.mean));
+                    let s = stat(|e| e.std(1), obs.map(|s| s.sd));
+                    (v.clone() - m) / s * lit(sd) + lit(mean)
+                }
+                Normalisation::Rank => rank(),
+                Normalisation::Percentile => {
+                    let n = window(v.clone().count()).cast(DataType::Float64);
+                    (rank() - lit(1.0)) / (n - lit(1.0)) * lit(100.0)
+                }
+                Normalisation::DistanceToTarget { target, cap } => {
+                    let t = lit(target * sign(spec));
+                    let e = (lit(1.0) - (t.clone() - v.clone()) / (t - min())) * lit(100.0);
+                    if cap {
+                        transform::clip_max(e, 100.0)
+                    } else {
+                        e
+                    }
+                }
+                Normalisation::DistanceToMax => {
+                    (lit(1.0) - (max() - v.clone()) / (max() - min())) * lit(100.0)
+                }
+            };
+            e.alias(id)
         })
         .collect()
 }
@@ -161,4 +404,279 @@ pub fn declared_at(plan: &Plan, id: &str) -> Location {
     plan.indicators()
         .find(|(n, _)| n.id == id)
         .map_or(Location::Nowhere, |(_, s)| s.declared_at.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, LoadedConfig};
+    use crate::plan;
+    use std::path::PathBuf;
+
+    /// A plan with one indicator per `(id, direction, settings)`, and normalised values of
+    /// `rows` (one value per indicator and row; `years` when given).
+    fn normalised(
+        indicators: &[(&str, &str, &str)],
+        rows: &[Vec<Option<f64>>],
+        years: Option<&[i64]>,
+        scope: &str,
+    ) -> DataFrame {
+        let mut text = format!(
+            "[pipeline]\nid = \"t\"\n[territories]\nid = \"code\"\n{}[[source]]\npath = \"x.csv\"\n[normalisation]\nscope = \"{scope}\"\n[index]\nid = \"idx\"\n[[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\ndimension = \"d\"\n",
+            if years.is_some() {
+                "year = \"year\"\n"
+            } else {
+                ""
+            }
+        );
+        for (id, direction, settings) in indicators {
+            text.push_str(&format!(
+                "[[indicator]]\nid = \"{id}\"\ncomponent = \"c\"\ndirection = \"{direction}\"\n{settings}\n"
+            ));
+        }
+        let path = PathBuf::from("t.toml");
+        let config = config::parse(&path, &text).unwrap();
+        let plan = plan::resolve(&LoadedConfig { path, text, config })
+            .unwrap()
+            .index
+            .unwrap();
+        let mut columns: Vec<Column> = indicators
+            .iter()
+            .enumerate()
+            .map(|(j, (id, _, _))| {
+                let v: Vec<Option<f64>> = rows.iter().map(|r| r[j]).collect();
+                Column::new(Plan::raw_column(id).into(), v)
+            })
+            .collect();
+        columns.push(Column::new(
+            YEAR.into(),
+            years.map_or(vec![None; rows.len()], |y| {
+                y.iter().map(|&v| Some(v)).collect()
+            }),
+        ));
+        let lf = DataFrame::new(rows.len(), columns).unwrap().lazy();
+        let resolved = resolve(&lf, &plan).unwrap_or_else(|e| panic!("{e}"));
+        lf.with_columns(rescale(&plan, &resolved))
+            .collect()
+            .unwrap()
+    }
+
+    fn values(df: &DataFrame, id: &str) -> Vec<f64> {
+        df.column(id)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    fn close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-9, "{got:?} vs {want:?}");
+        }
+    }
+
+    fn column(v: &[f64]) -> Vec<Vec<Option<f64>>> {
+        v.iter().map(|x| vec![Some(*x)]).collect()
+    }
+
+    #[test]
+    fn goalposts_respect_direction() {
+        // Lower is better, utopia 0, dystopia 50: 10 → 80; 60 is worse than the dystopia.
+        let df = normalised(
+            &[("x", "lower_is_better", "utopia = 0\ndystopia = 50")],
+            &column(&[10.0, 50.0, 60.0, 0.0]),
+            None,
+            "global",
+        );
+        close(&values(&df, "x"), &[80.0, 0.0, -20.0, 100.0]);
+        assert!(
+            values(&df, "x")[1].is_sign_positive(),
+            "0, not −0, at the dystopia"
+        );
+        // Observed goalposts, higher is better.
+        let df = normalised(
+            &[("x", "higher_is_better", "goalposts = \"observed\"")],
+            &column(&[2.0, 4.0, 12.0]),
+            None,
+            "global",
+        );
+        close(&values(&df, "x"), &[0.0, 20.0, 100.0]);
+    }
+
+    #[test]
+    fn minmax_onto_a_range_with_direction() {
+        let rows = column(&[1.0, 2.0, 3.0, 5.0]);
+        let up = normalised(
+            &[(
+                "x",
+                "higher_is_better",
+                "normalisation = { method = \"minmax\" }",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        close(&values(&up, "x"), &[0.0, 25.0, 50.0, 100.0]);
+        let down = normalised(
+            &[(
+                "x",
+                "lower_is_better",
+                "normalisation = { method = \"minmax\", range = [1, 100] }",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        close(&values(&down, "x"), &[100.0, 75.25, 50.5, 1.0]);
+    }
+
+    #[test]
+    fn zscores_use_the_sample_standard_deviation() {
+        // Mean 5; Σd² = 32, so the sample sd is √(32/7).
+        let rows = column(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        let df = normalised(
+            &[(
+                "x",
+                "higher_is_better",
+                "normalisation = { method = \"zscore\" }",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        let sd = (32.0f64 / 7.0).sqrt();
+        let want: Vec<f64> = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
+            .iter()
+            .map(|x| (x - 5.0) / sd)
+            .collect();
+        close(&values(&df, "x"), &want);
+        // Rescaled to mean 100 and sd 10, lower is better.
+        let df = normalised(
+            &[(
+                "x",
+                "lower_is_better",
+                "normalisation = { method = \"zscore\", mean = 100, sd = 10 }",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        let want: Vec<f64> = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
+            .iter()
+            .map(|x| 100.0 - 10.0 * (x - 5.0) / sd)
+            .collect();
+        close(&values(&df, "x"), &want);
+    }
+
+    #[test]
+    fn ranks_and_percentile_ranks_share_the_lowest_rank() {
+        let rows = column(&[3.0, 1.0, 2.0, 2.0]);
+        let df = normalised(
+            &[(
+                "r",
+                "higher_is_better",
+                "normalisation = { method = \"rank\" }",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        close(&values(&df, "r"), &[4.0, 1.0, 2.0, 2.0]);
+        let df = normalised(
+            &[(
+                "p",
+                "higher_is_better",
+                "normalisation = { method = \"percentile\" }",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        close(&values(&df, "p"), &[100.0, 0.0, 100.0 / 3.0, 100.0 / 3.0]);
+    }
+
+    #[test]
+    fn distance_to_target_with_and_without_cap() {
+        // Target 30, minimum 10: 1 − (30 − x)/20.
+        let rows = column(&[10.0, 20.0, 30.0, 40.0]);
+        let capped = normalised(
+            &[(
+                "t",
+                "higher_is_better",
+                "normalisation = { method = \"distance_to_target\" }\ntarget = 30",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        close(&values(&capped, "t"), &[0.0, 50.0, 100.0, 100.0]);
+        let uncapped = normalised(
+            &[(
+                "t",
+                "higher_is_better",
+                "normalisation = { method = \"distance_to_target\", cap = false }\ntarget = 30",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        close(&values(&uncapped, "t"), &[0.0, 50.0, 100.0, 150.0]);
+        // Lower is better, target 20: on −x, the worst is −40 and the target −20.
+        let down = normalised(
+            &[(
+                "t",
+                "lower_is_better",
+                "normalisation = { method = \"distance_to_target\" }\ntarget = 20",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        close(&values(&down, "t"), &[100.0, 100.0, 50.0, 0.0]);
+        let max = normalised(
+            &[(
+                "m",
+                "higher_is_better",
+                "normalisation = { method = \"distance_to_max\" }",
+            )],
+            &rows,
+            None,
+            "global",
+        );
+        close(&values(&max, "m"), &[0.0, 100.0 / 3.0, 200.0 / 3.0, 100.0]);
+    }
+
+    #[test]
+    fn per_year_scope_takes_statistics_within_each_year() {
+        let rows = column(&[1.0, 3.0, 10.0, 30.0]);
+        let years = [2020, 2020, 2021, 2021];
+        let per_year = normalised(
+            &[(
+                "x",
+                "higher_is_better",
+                "normalisation = { method = \"minmax\" }",
+            )],
+            &rows,
+            Some(&years),
+            "per_year",
+        );
+        close(&values(&per_year, "x"), &[0.0, 100.0, 0.0, 100.0]);
+        let global = normalised(
+            &[(
+                "x",
+                "higher_is_better",
+                "normalisation = { method = \"minmax\" }",
+            )],
+            &rows,
+            Some(&years),
+            "global",
+        );
+        close(
+            &values(&global, "x"),
+            &[0.0, 200.0 / 29.0, 900.0 / 29.0, 100.0],
+        );
+    }
 }

@@ -13,7 +13,7 @@ use crate::aggregate;
 use crate::config::{self, ConfigError};
 use crate::diagnostic::{Location, Problem, Problems};
 use crate::ingest::{self, IngestError};
-use crate::normalise::{self, NormaliseError, ResolvedGoalposts};
+use crate::normalise::{self, NormaliseError, ResolvedNormalisation};
 use crate::plan::{self, Level, Mean, Pipeline, Plan, TERRITORY_ID, YEAR};
 use crate::progress::Progress;
 use crate::relational::{self, RciSummary, RelationalError};
@@ -71,7 +71,7 @@ pub struct RunSummary {
 #[derive(Debug)]
 pub struct Computed {
     pub frame: DataFrame,
-    pub goalposts: Vec<ResolvedGoalposts>,
+    pub normalisation: Vec<ResolvedNormalisation>,
     pub warnings: Vec<String>,
 }
 
@@ -103,7 +103,7 @@ pub struct ChartsManifest {
 #[derive(Debug, Serialize)]
 pub struct IndexManifest {
     pub counts: Counts,
-    pub goalposts: Vec<ResolvedGoalposts>,
+    pub normalisation: Vec<ResolvedNormalisation>,
     pub missing_data: MissingData,
 }
 
@@ -227,10 +227,11 @@ pub fn validate(path: &Path) -> Result<Validated, Error> {
 /// came out as NaN or infinite.
 pub fn compute(plan: &Plan, frame: DataFrame) -> Result<Computed, Error> {
     let lf = frame.lazy();
-    let goalposts = normalise::goalposts(&lf, plan)?;
-    let lf = lf.with_columns(normalise::rescale(plan, &goalposts));
+    let normalisation = normalise::resolve(&lf, plan)?;
+    let lf = lf.with_columns(normalise::rescale(plan, &normalisation));
     let lf = aggregate::aggregate(lf, plan, Level::Indicator);
     let frame = lf.with_columns(aggregate::ranks(plan)).collect()?;
+    check_positive_inputs(plan, &frame)?;
     check_finite(plan, &frame)?;
     let warnings = normalise::out_of_range(&frame, plan)
         .iter()
@@ -243,9 +244,71 @@ pub fn compute(plan: &Plan, frame: DataFrame) -> Result<Computed, Error> {
         .collect();
     Ok(Computed {
         frame,
-        goalposts,
+        normalisation,
         warnings,
     })
+}
+
+/// Geometric and harmonic means (and power means with p < 0) are undefined for inputs
+/// ≤ 0, yet would quietly come out as 0: report each such parent with its first case.
+fn check_positive_inputs(plan: &Plan, frame: &DataFrame) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    for node in &plan.nodes {
+        let Some(rule) = &node.rule else { continue };
+        let needs_positive = match rule.mean {
+            Mean::Geometric | Mean::Harmonic => true,
+            Mean::Power(p) => p < 0.0,
+            Mean::Arithmetic => false,
+        };
+        if !needs_positive {
+            continue;
+        }
+        let found = node.children.iter().find_map(|&c| {
+            let child = &plan.nodes[c];
+            if child.weight == 0.0 {
+                return None;
+            }
+            let values = frame.column(&child.id).ok()?.f64().ok()?.clone();
+            let row = values.iter().position(|v| v.is_some_and(|v| v <= 0.0))?;
+            Some((child, row, values.get(row)?))
+        });
+        let Some((child, row, value)) = found else {
+            continue;
+        };
+        let at = |name: &str| {
+            frame
+                .column(name)
+                .ok()
+                .and_then(|c| c.get(row).ok())
+                .map(|v| v.to_string().trim_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        let mut territory = at(TERRITORY_ID);
+        if plan.has_years() {
+            territory = format!("{territory}, {}", at(YEAR));
+        }
+        problems.push(
+            Problem::new(
+                Location::Nowhere,
+                format!(
+                    "{} \"{}\" is a {} of its children, which needs positive values, but {} \"{}\" is {value} for territory {territory}",
+                    node.level.as_str(),
+                    node.id,
+                    describe_mean(rule.mean),
+                    child.level.as_str(),
+                    child.id,
+                ),
+            )
+            .with_help(
+                "normalise onto a positive range (e.g. method = \"minmax\", range = [1, 100], as COINr does for geometric means) or use an arithmetic mean",
+            ),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Compute(Problems(problems)))
+    }
 }
 
 /// NaN or ±∞ in any score means a mean was undefined for its inputs (e.g. a geometric mean
@@ -607,7 +670,7 @@ fn index_manifest_of(
             components: plan.nodes_at(Level::Component).count(),
             dimensions: plan.nodes_at(Level::Dimension).count(),
         },
-        goalposts: computed.goalposts.clone(),
+        normalisation: computed.normalisation.clone(),
         missing_data: MissingData {
             missing_indicator_values,
             rules,

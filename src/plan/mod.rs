@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use crate::config::{
     AggregationConfig, Direction, Format, GoalpostKind, IndexConfig, Layout, LoadedConfig, Method,
-    PipelineConfig, TerritoryColumns,
+    MethodConfig, NormMethod, PipelineConfig, Scope, TerritoryColumns,
 };
 
 pub mod charts;
@@ -86,12 +86,49 @@ pub enum Goalposts {
     Observed,
 }
 
+/// How an indicator's transformed values become scores. Data-driven methods work on the
+/// direction-adjusted value (× −1 when lower is better), as COINr does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Normalisation {
+    Goalposts(Goalposts),
+    MinMax {
+        lo: f64,
+        hi: f64,
+    },
+    ZScore {
+        mean: f64,
+        sd: f64,
+    },
+    Rank,
+    Percentile,
+    /// Target in the indicator's units.
+    DistanceToTarget {
+        target: f64,
+        cap: bool,
+    },
+    DistanceToMax,
+}
+
+impl Normalisation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Normalisation::Goalposts(_) => "goalposts",
+            Normalisation::MinMax { .. } => "minmax",
+            Normalisation::ZScore { .. } => "zscore",
+            Normalisation::Rank => "rank",
+            Normalisation::Percentile => "percentile",
+            Normalisation::DistanceToTarget { .. } => "distance_to_target",
+            Normalisation::DistanceToMax => "distance_to_max",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndicatorSpec {
     /// Column (wide) or indicator code (long) in the data.
     pub column: String,
     pub direction: Direction,
-    pub goalposts: Goalposts,
+    pub normalisation: Normalisation,
     pub cap_min: Option<f64>,
     pub cap_max: Option<f64>,
     pub log: bool,
@@ -159,6 +196,8 @@ pub struct Plan {
     /// Index at 0, then dimensions, components, indicators, each in file order.
     pub nodes: Vec<Node>,
     pub clip: bool,
+    /// Where the statistics of data-driven normalisations are taken.
+    pub scope: Scope,
 }
 
 impl Plan {
@@ -320,6 +359,17 @@ impl Resolver<'_> {
         };
         let sources = self.sources(c);
         let nodes = self.nodes(c, index);
+        let scope = match &c.normalisation.scope {
+            Some(s) if *s.get_ref() == Scope::PerYear && keys.year.is_none() => {
+                self.problem(
+                    self.at(s),
+                    "scope = \"per_year\" needs years ([territories] year = …)",
+                );
+                Scope::Global
+            }
+            Some(s) => *s.get_ref(),
+            None => Scope::Global,
+        };
         Plan {
             pipeline_path: self.loaded.path.clone(),
             pipeline_sha256: self.loaded.sha256(),
@@ -329,6 +379,7 @@ impl Resolver<'_> {
             sources,
             nodes,
             clip: c.normalisation.clip,
+            scope,
         }
     }
 
@@ -580,13 +631,19 @@ impl Resolver<'_> {
         }
 
         // Indicators.
+        let default_method = c.normalisation.default_method();
+        let table = default_method.method.as_ref().map_or_else(
+            || Location::config_at(&self.loaded.path, &self.loaded.text, 0),
+            |m| self.at(m),
+        );
+        self.check_method_parameters(&default_method, None, table);
         for ind in &c.indicators {
             let here = self.at(ind);
             let ind = ind.get_ref();
             declare(self, &ind.id);
             let weight = self.weight(ind.weight.as_ref());
             let parent = self.parent(&ind.component, &comp_pos, "component");
-            let spec = self.indicator_spec(ind, here);
+            let spec = self.indicator_spec(ind, here, &default_method);
             let i = nodes.len();
             if let Some(p) = parent {
                 nodes[p].children.push(i);
@@ -704,20 +761,107 @@ impl Resolver<'_> {
         }
     }
 
+    /// Parameters given for a method that does not use them are mistakes: say so.
+    /// `table`: where the settings are written (for parameters without a span).
+    fn check_method_parameters(
+        &mut self,
+        m: &MethodConfig,
+        indicator: Option<&str>,
+        table: Location,
+    ) {
+        let method = m
+            .method
+            .as_ref()
+            .map_or(NormMethod::Goalposts, |s| *s.get_ref());
+        let whose = indicator.map_or("[normalisation]".to_string(), |id| {
+            format!("indicator \"{id}\"")
+        });
+        let name = |m: NormMethod| format!("{m:?}").to_lowercase();
+        if m.mean.is_some() && method != NormMethod::Zscore {
+            self.problem(
+                table.clone(),
+                format!(
+                    "{whose}: `mean` applies to method \"zscore\", not \"{}\"",
+                    name(method)
+                ),
+            );
+        }
+        if m.cap.is_some() && method != NormMethod::DistanceToTarget {
+            self.problem(
+                table.clone(),
+                format!(
+                    "{whose}: `cap` applies to method \"distance_to_target\", not \"{}\"",
+                    name(method)
+                ),
+            );
+        }
+        if let Some(r) = &m.range {
+            if method != NormMethod::Minmax {
+                self.problem(
+                    self.at(r),
+                    format!(
+                        "{whose}: `range` applies to method \"minmax\", not \"{}\"",
+                        name(method)
+                    ),
+                );
+            } else {
+                let [a, b] = *r.get_ref();
+                if !(a.is_finite() && b.is_finite() && a < b) {
+                    self.problem(
+                        self.at(r),
+                        format!("{whose}: range must be [a, b] with a < b, got [{a}, {b}]"),
+                    );
+                }
+            }
+        }
+        if let Some(sd) = &m.sd {
+            if method != NormMethod::Zscore {
+                self.problem(
+                    self.at(sd),
+                    format!(
+                        "{whose}: `sd` applies to method \"zscore\", not \"{}\"",
+                        name(method)
+                    ),
+                );
+            } else if sd.get_ref().is_nan() || *sd.get_ref() <= 0.0 || sd.get_ref().is_infinite() {
+                self.problem(
+                    self.at(sd),
+                    format!(
+                        "{whose}: sd must be a positive number, got {}",
+                        sd.get_ref()
+                    ),
+                );
+            }
+        }
+    }
+
     fn indicator_spec(
         &mut self,
         ind: &crate::config::IndicatorConfig,
         here: Location,
+        default_method: &MethodConfig,
     ) -> IndicatorSpec {
         let id = ind.id.get_ref();
         let kind = ind.goalposts.as_ref().map(|g| *g.get_ref());
+        // The indicator's own normalisation table, with its parameters, or the default.
+        let method_cfg = match &ind.normalisation {
+            Some(own) => {
+                self.check_method_parameters(own.get_ref(), Some(id), self.at(own));
+                own.get_ref()
+            }
+            None => default_method,
+        };
+        let method = method_cfg
+            .method
+            .as_ref()
+            .map_or(NormMethod::Goalposts, |s| *s.get_ref());
         let mut spec = IndicatorSpec {
             column: ind
                 .column
                 .as_ref()
                 .map_or_else(|| id.clone(), |c| c.get_ref().clone()),
             direction: ind.direction,
-            goalposts: Goalposts::Observed,
+            normalisation: Normalisation::Goalposts(Goalposts::Observed),
             cap_min: ind.cap_min,
             cap_max: ind.cap_max,
             log: ind.log,
@@ -731,6 +875,65 @@ impl Resolver<'_> {
                 here.clone(),
                 format!("indicator \"{id}\": cap_min {lo} is above cap_max {hi}"),
             );
+        }
+        match (method, &ind.target) {
+            (NormMethod::DistanceToTarget, None) => {
+                self.problem(
+                    here.clone(),
+                    format!("indicator \"{id}\": method \"distance_to_target\" needs a target"),
+                )
+                .help = Some("add target = … in the indicator's own units".into());
+            }
+            (NormMethod::DistanceToTarget, Some(_)) => {}
+            (_, Some(t)) => {
+                self.problem(
+                    self.at(t),
+                    format!(
+                        "indicator \"{id}\": `target` applies to method \"distance_to_target\""
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if method != NormMethod::Goalposts {
+            let stray = ind
+                .utopia
+                .as_ref()
+                .or(ind.dystopia.as_ref())
+                .map(|s| self.at(s))
+                .or_else(|| ind.goalposts.as_ref().map(|g| self.at(g)));
+            if let Some(at) = stray {
+                self.problem(
+                    at,
+                    format!(
+                        "indicator \"{id}\": utopia, dystopia and goalposts apply to method \"goalposts\", not \"{}\"",
+                        format!("{method:?}").to_lowercase()
+                    ),
+                );
+            }
+            let target = ind.target.as_ref().map_or(0.0, |t| *t.get_ref());
+            spec.normalisation = match method {
+                NormMethod::Goalposts => unreachable!("handled below"),
+                NormMethod::Minmax => {
+                    let [lo, hi] = method_cfg
+                        .range
+                        .as_ref()
+                        .map_or([0.0, 100.0], |r| *r.get_ref());
+                    Normalisation::MinMax { lo, hi }
+                }
+                NormMethod::Zscore => Normalisation::ZScore {
+                    mean: method_cfg.mean.unwrap_or(0.0),
+                    sd: method_cfg.sd.as_ref().map_or(1.0, |s| *s.get_ref()),
+                },
+                NormMethod::Rank => Normalisation::Rank,
+                NormMethod::Percentile => Normalisation::Percentile,
+                NormMethod::DistanceToTarget => Normalisation::DistanceToTarget {
+                    target,
+                    cap: method_cfg.cap.unwrap_or(true),
+                },
+                NormMethod::DistanceToMax => Normalisation::DistanceToMax,
+            };
+            return spec;
         }
         match (kind, &ind.utopia, &ind.dystopia) {
             (Some(GoalpostKind::Observed), None, None) => {}
@@ -748,10 +951,10 @@ impl Resolver<'_> {
             }
             (None | Some(GoalpostKind::Fixed), Some(u), Some(d)) => {
                 let (uv, dv) = (*u.get_ref(), *d.get_ref());
-                spec.goalposts = Goalposts::Fixed {
+                spec.normalisation = Normalisation::Goalposts(Goalposts::Fixed {
                     utopia: uv,
                     dystopia: dv,
-                };
+                });
                 self.check_fixed_goalposts(&spec, id, u, d);
             }
             (None | Some(GoalpostKind::Fixed), u, d) => {

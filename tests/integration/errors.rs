@@ -285,10 +285,29 @@ fn geometric_mean_of_a_negative_value_is_an_error_not_nan() {
     assert_has(
         &err,
         &[
-            "component \"c1\" is not a finite number for territory T1: geometric mean of [a = 20.0, b = -20.0]",
-            "clip = true",
+            "component \"c1\" is a geometric mean of its children, which needs positive values, but indicator \"b\" is -20 for territory T1",
+            "range = [1, 100]",
         ],
     );
+}
+
+#[test]
+fn geometric_or_harmonic_mean_of_zero_is_an_error_not_zero() {
+    // b = 50 is its dystopia: it rescales to exactly 0, which ln() would turn into a 0 mean.
+    let csv = SMALL_CSV.replace("T2,Two,X,2.0,20", "T2,Two,X,2.0,50");
+    for method in ["geometric", "harmonic"] {
+        let toml = SMALL_TOML.replace(
+            "id = \"c1\"\ndimension = \"dim\"",
+            &format!("id = \"c1\"\ndimension = \"dim\"\naggregation = {{ method = \"{method}\" }}"),
+        );
+        let err = fails(&toml, &csv, 1);
+        assert_has(
+            &err,
+            &[&format!(
+                "component \"c1\" is a {method} mean of its children, which needs positive values, but indicator \"b\" is 0 for territory T2"
+            )],
+        );
+    }
 }
 
 #[test]
@@ -333,4 +352,77 @@ fn a_failed_run_leaves_earlier_outputs_untouched() {
     assert_eq!(listing(&dir.join("outputs/small")), files_before);
     // No temporary directories are left beside it.
     assert_eq!(listing(&dir.join("outputs")), vec!["small".to_string()]);
+}
+
+#[test]
+fn unknown_normalisation_method() {
+    let toml = SMALL_TOML.replace(
+        "[index]",
+        "[normalisation]\nmethod = \"minmaxx\"\n\n[index]",
+    );
+    let err = fails(&toml, SMALL_CSV, 2);
+    assert_has(
+        &err,
+        &[
+            "small.toml:13:10: unknown variant `minmaxx`, expected one of `goalposts`, `minmax`, `zscore`",
+        ],
+    );
+}
+
+#[test]
+fn distance_to_target_without_a_target() {
+    let toml = SMALL_TOML.replace(
+        "id = \"c\"\ncomponent = \"c2\"\ndirection = \"higher_is_better\"\ngoalposts = \"observed\"",
+        "id = \"c\"\ncomponent = \"c2\"\ndirection = \"higher_is_better\"\nnormalisation = { method = \"distance_to_target\" }",
+    );
+    let err = fails(&toml, SMALL_CSV, 2);
+    assert_has(
+        &err,
+        &[
+            "indicator \"c\": method \"distance_to_target\" needs a target",
+            "add target = … in the indicator's own units",
+        ],
+    );
+}
+
+#[test]
+fn normalisation_settings_that_do_not_fit_the_method() {
+    let toml = SMALL_TOML.replace(
+        "[index]",
+        "[normalisation]\nmethod = \"zscore\"\nrange = [0, 1]\n\n[index]",
+    );
+    let err = fails(&toml, SMALL_CSV, 2);
+    assert_has(
+        &err,
+        &[
+            "[normalisation]: `range` applies to method \"minmax\", not \"zscore\"",
+            // The small project's goalposts do not fit a z-scored pipeline either.
+            "indicator \"a\": utopia, dystopia and goalposts apply to method \"goalposts\", not \"zscore\"",
+        ],
+    );
+    let toml = SMALL_TOML.replace(
+        "[index]",
+        "[normalisation]\nscope = \"per_year\"\n\n[index]",
+    );
+    let err = fails(&toml, SMALL_CSV, 2);
+    assert_has(&err, &["scope = \"per_year\" needs years"]);
+}
+
+#[test]
+fn minmax_of_a_constant_indicator() {
+    let toml = SMALL_TOML.replace(
+        "id = \"c\"\ncomponent = \"c2\"\ndirection = \"higher_is_better\"\ngoalposts = \"observed\"",
+        "id = \"c\"\ncomponent = \"c2\"\ndirection = \"higher_is_better\"\nnormalisation = { method = \"minmax\" }",
+    );
+    let csv = SMALL_CSV
+        .replace(",5,", ",7,")
+        .replace(",6,", ",7,")
+        .replace(",8,", ",7,");
+    let err = fails(&toml, &csv, 1);
+    assert_has(
+        &err,
+        &[
+            "indicator \"c\": every value is 7, so it cannot be normalised with minmax (its range is 0)",
+        ],
+    );
 }
