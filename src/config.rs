@@ -21,6 +21,12 @@ pub struct PipelineConfig {
     pub sources: Vec<Spanned<SourceConfig>>,
     #[serde(default)]
     pub normalisation: NormalisationConfig,
+    /// Territories (× years) dropped for lack of data.
+    pub screening: Option<Spanned<ScreeningConfig>>,
+    /// Filling missing indicator values.
+    pub imputation: Option<Spanned<ImputationConfig>>,
+    /// Outlier treatment (winsorisation, then a log transform).
+    pub treatment: Option<Spanned<TreatmentConfig>>,
     #[serde(default)]
     pub aggregation: AggregationDefaults,
     pub index: Option<Spanned<IndexConfig>>,
@@ -267,6 +273,78 @@ pub struct IndicatorConfig {
     pub normalisation: Option<Spanned<MethodConfig>>,
     /// Target for `distance_to_target`, in the indicator's units.
     pub target: Option<Spanned<f64>>,
+    /// Column (wide) or code (long) to divide the indicator by (per capita, per km²…).
+    pub denominator: Option<Spanned<String>>,
+    /// Multiplies the ratio to the denominator (e.g. 1000 for "per thousand").
+    pub scale: Option<Spanned<f64>>,
+    /// This indicator's imputation method, instead of [imputation]'s.
+    pub imputation: Option<Spanned<ImputeMethod>>,
+    /// `false` exempts the indicator from [treatment].
+    pub treatment: Option<bool>,
+}
+
+/// Which territories (× years) have too few values to be scored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningConfig {
+    /// Share of the indicators (0–1) a row needs to keep.
+    pub min_availability: Spanned<f64>,
+    /// Count availability on the `raw` data (default) or after imputation (`imputed`).
+    #[serde(default)]
+    pub on: ScreenOn,
+    /// Territory ids kept whatever their availability.
+    #[serde(default)]
+    pub include: Vec<Spanned<String>>,
+    /// Territory ids always dropped.
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScreenOn {
+    #[default]
+    Raw,
+    Imputed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImputationConfig {
+    pub method: Spanned<ImputeMethod>,
+    /// `latest`, `linear`: the most consecutive missing years filled (default 2).
+    pub max_gap: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ImputeMethod {
+    None,
+    /// Mean of the indicator over the territories (of the same year).
+    Mean,
+    Median,
+    /// Mean over the territories of the same group (and year).
+    GroupMean,
+    GroupMedian,
+    /// The territory's latest earlier value.
+    Latest,
+    /// Linear interpolation between the territory's values before and after.
+    Linear,
+}
+
+/// The JRC outlier rule: treat an indicator whose |skewness| and kurtosis are both too
+/// high, by winsorising, then if that is not enough by a log transform.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreatmentConfig {
+    /// Default 2.
+    pub skewness: Option<Spanned<f64>>,
+    /// Excess kurtosis threshold, default 3.5.
+    pub kurtosis: Option<Spanned<f64>>,
+    /// Most points winsorised per indicator (default 5).
+    pub max_winsorised: Option<Spanned<u32>>,
+    /// Log-transform the original values when winsorising is not enough (default true).
+    pub log_fallback: Option<bool>,
 }
 
 /// The relational capability section: microdata, item rules, framework and cut-offs.

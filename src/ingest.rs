@@ -234,6 +234,8 @@ pub fn read_file(
 struct Binding {
     /// (indicator id, column or code)
     indicators: Vec<(String, String)>,
+    /// Denominator columns or codes.
+    denominators: Vec<String>,
 }
 
 fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>) -> Vec<Binding> {
@@ -361,6 +363,44 @@ fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>
                         "indicator \"{}\" (\"{}\") is in several sources: {}",
                         node.id,
                         spec.column,
+                        files.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    for (name, declared_at) in plan.denominators() {
+        let found: Vec<usize> = (0..raws.len())
+            .filter(|&k| match &codes[k] {
+                Some(set) => set.contains(name),
+                None => raws[k].df.column(name).is_ok(),
+            })
+            .collect();
+        match found.as_slice() {
+            [k] => bindings[*k].denominators.push(name.to_owned()),
+            [] => {
+                let available: Vec<String> = raws.iter().flat_map(|r| r.columns()).collect();
+                let mut help = format!("available: {}", list(&available, 40));
+                if let Some(s) = closest(name, available.iter().map(String::as_str)) {
+                    help = format!("did you mean \"{s}\"? {help}");
+                }
+                problems.push(
+                    Problem::new(
+                        declared_at.clone(),
+                        format!("denominator \"{name}\" is not in the data"),
+                    )
+                    .with_help(help),
+                );
+            }
+            many => {
+                let files: Vec<String> = many
+                    .iter()
+                    .map(|&k| raws[k].plan.file.path.display().to_string())
+                    .collect();
+                problems.push(Problem::new(
+                    declared_at.clone(),
+                    format!(
+                        "denominator \"{name}\" is in several sources: {}",
                         files.join(", ")
                     ),
                 ));
@@ -516,8 +556,17 @@ fn parse_source(
         Layout::Wide => {
             for (id, column) in &binding.indicators {
                 let (_, spec) = specs[id.as_str()];
-                let values = parse_numbers(raw, column, &missing, &mut cells, |_| Some(spec));
+                let check = domain_checked(spec);
+                let values = parse_numbers(raw, column, &missing, &mut cells, |_| Some(check));
                 columns.push(values.with_name(Plan::raw_column(id).into()).into_column());
+            }
+            for name in &binding.denominators {
+                let values = parse_numbers(raw, name, &missing, &mut cells, |_| Some(None));
+                columns.push(
+                    values
+                        .with_name(Plan::denominator_column(name).into())
+                        .into_column(),
+                );
             }
         }
         Layout::Long => {
@@ -529,10 +578,11 @@ fn parse_source(
                 .value_column
                 .as_deref()
                 .expect("plan checks long sources");
-            let by_code: HashMap<&str, &IndicatorSpec> = binding
+            let by_code: HashMap<&str, Option<&IndicatorSpec>> = binding
                 .indicators
                 .iter()
-                .map(|(id, code)| (code.as_str(), specs[id.as_str()].1))
+                .map(|(id, code)| (code.as_str(), domain_checked(specs[id.as_str()].1)))
+                .chain(binding.denominators.iter().map(|d| (d.as_str(), None)))
                 .collect();
             let codes: StringChunked = as_text(raw, code_col)
                 .iter()
@@ -568,14 +618,20 @@ fn as_text(raw: &RawSource<'_>, name: &str) -> StringChunked {
         .clone()
 }
 
-/// Parses a value column; `spec_of(row)` gives the indicator the row belongs to (for domain
-/// checks), or None when the row is not used.
+/// The spec whose transform a raw value must fit, if it is checked here: a denominated
+/// indicator is transformed after the division, so it is checked then (`transform`).
+fn domain_checked(spec: &IndicatorSpec) -> Option<&IndicatorSpec> {
+    spec.denominator.is_none().then_some(spec)
+}
+
+/// Parses a value column; `spec_of(row)` is None when the row is not used, else the
+/// indicator whose transform the value must fit (None: no such check).
 fn parse_numbers<'s>(
     raw: &RawSource<'_>,
     column: &str,
     missing: &HashSet<&str>,
     cells: &mut CellProblems<'_>,
-    spec_of: impl Fn(usize) -> Option<&'s IndicatorSpec>,
+    spec_of: impl Fn(usize) -> Option<Option<&'s IndicatorSpec>>,
 ) -> Float64Chunked {
     let sp = raw.plan;
     let source = raw
@@ -654,7 +710,7 @@ fn parse_numbers<'s>(
                 );
                 return None;
             }
-            if let Some(why) = transform::domain_error(spec, value) {
+            if let Some(why) = spec.and_then(|spec| transform::domain_error(spec, value)) {
                 cells.report(raw.cell(row, Some(column)), column, why);
                 return None;
             }
@@ -745,14 +801,24 @@ fn widen(plan: &Plan, long: DataFrame, binding: &Binding) -> PolarsResult<DataFr
     }
     let lf = long.lazy();
     let mut wide = lf.clone().group_by_stable(keys.clone()).agg(firsts);
-    for (id, code) in &binding.indicators {
+    let targets = binding
+        .indicators
+        .iter()
+        .map(|(id, code)| (Plan::raw_column(id), code))
+        .chain(
+            binding
+                .denominators
+                .iter()
+                .map(|d| (Plan::denominator_column(d), d)),
+        );
+    for (name, code) in targets {
         let one = lf
             .clone()
             .filter(col("__code").eq(lit(code.clone())))
             .select(
                 keys.iter()
                     .cloned()
-                    .chain([col("__value").alias(Plan::raw_column(id))])
+                    .chain([col("__value").alias(name)])
                     .collect::<Vec<_>>(),
             );
         wide = wide.join(
@@ -821,6 +887,11 @@ fn combine(plan: &Plan, frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
         lit(NULL).cast(DataType::Int64).alias(YEAR)
     });
     select.extend(plan.indicators().map(|(n, _)| col(Plan::raw_column(&n.id))));
+    select.extend(
+        plan.denominators()
+            .into_iter()
+            .map(|(d, _)| col(Plan::denominator_column(d))),
+    );
     joined
         .select(select)
         .sort(

@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod config;
 pub mod diagnostic;
+pub mod impute;
 pub mod ingest;
 pub mod normalise;
 pub mod plan;

@@ -383,10 +383,14 @@ pub fn rescale(plan: &Plan, resolved: &[ResolvedNormalisation]) -> Vec<Expr> {
         .collect()
 }
 
-/// Counts of rescaled values outside [0, 100] per indicator (only possible without clipping).
+/// Counts of values outside [0, 100] per indicator normalised with goalposts (beyond a
+/// goalpost, without clipping; other methods leave 0–100 by design).
 pub fn out_of_range(df: &DataFrame, plan: &Plan) -> Vec<(String, usize, usize)> {
     let mut out = Vec::new();
-    for (node, _) in plan.indicators() {
+    for (node, spec) in plan.indicators() {
+        if !matches!(spec.normalisation, Normalisation::Goalposts(_)) {
+            continue;
+        }
         let Ok(c) = df.column(&node.id).and_then(|c| c.f64().cloned()) else {
             continue;
         };

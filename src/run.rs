@@ -10,14 +10,19 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::aggregate;
+use crate::config::ScreenOn;
 use crate::config::{self, ConfigError};
 use crate::diagnostic::{Location, Problem, Problems};
+use crate::impute;
 use crate::ingest::{self, IngestError};
 use crate::normalise::{self, NormaliseError, ResolvedNormalisation};
-use crate::plan::{self, Level, Mean, Pipeline, Plan, TERRITORY_ID, YEAR};
+use crate::plan::{
+    self, Goalposts, Level, Mean, Normalisation, Pipeline, Plan, TERRITORY_ID, YEAR,
+};
 use crate::progress::Progress;
 use crate::relational::{self, RciSummary, RelationalError};
 use crate::render::{self, RenderError, data::IndexResults, data::RunResults};
+use crate::transform::{self, treat::TreatmentRow};
 use crate::write::{self, Output, WriteError};
 
 /// Everything that can stop a run, by stage.
@@ -72,7 +77,29 @@ pub struct RunSummary {
 pub struct Computed {
     pub frame: DataFrame,
     pub normalisation: Vec<ResolvedNormalisation>,
+    pub preparation: PreparationReport,
     pub warnings: Vec<String>,
+}
+
+/// What happened to the data between reading and normalising.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PreparationReport {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denominated: Vec<Denominated>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screening: Option<impute::ScreeningReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imputation: Option<Vec<impute::ImputedCount>>,
+    /// One row per indicator; also written to treatment.csv.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub treatment: Option<Vec<TreatmentRow>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Denominated {
+    pub indicator: String,
+    pub denominator: String,
+    pub scale: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,6 +130,8 @@ pub struct ChartsManifest {
 #[derive(Debug, Serialize)]
 pub struct IndexManifest {
     pub counts: Counts,
+    /// Denomination, screening, imputation and outlier treatment, as configured.
+    pub preparation: PreparationReport,
     pub normalisation: Vec<ResolvedNormalisation>,
     pub missing_data: MissingData,
 }
@@ -226,6 +255,7 @@ pub fn validate(path: &Path) -> Result<Validated, Error> {
 /// Transforms, rescales and aggregates the ingested frame, with ranks; checks that no score
 /// came out as NaN or infinite.
 pub fn compute(plan: &Plan, frame: DataFrame) -> Result<Computed, Error> {
+    let (frame, preparation, mut warnings) = prepare(plan, frame)?;
     let lf = frame.lazy();
     let normalisation = normalise::resolve(&lf, plan)?;
     let lf = lf.with_columns(normalise::rescale(plan, &normalisation));
@@ -233,20 +263,147 @@ pub fn compute(plan: &Plan, frame: DataFrame) -> Result<Computed, Error> {
     let frame = lf.with_columns(aggregate::ranks(plan)).collect()?;
     check_positive_inputs(plan, &frame)?;
     check_finite(plan, &frame)?;
-    let warnings = normalise::out_of_range(&frame, plan)
-        .iter()
-        .map(|(id, below, above)| {
-            format!(
-                "indicator \"{id}\": {below} rescaled value(s) below 0 (worse than its dystopia) and \
-                 {above} above 100 (better than its utopia); set [normalisation] clip = true to clip them"
-            )
-        })
-        .collect();
+    warnings.extend(normalise::out_of_range(&frame, plan).iter().map(|(id, below, above)| {
+        format!(
+            "indicator \"{id}\": {below} rescaled value(s) below 0 (worse than its dystopia) and \
+             {above} above 100 (better than its utopia); set [normalisation] clip = true to clip them"
+        )
+    }));
     Ok(Computed {
         frame,
         normalisation,
+        preparation,
         warnings,
     })
+}
+
+/// treatment.csv: one row per indicator considered for outlier treatment.
+fn treatment_table(rows: &[TreatmentRow]) -> PolarsResult<DataFrame> {
+    let f = |g: fn(&TreatmentRow) -> Option<f64>| rows.iter().map(g).collect::<Vec<_>>();
+    let b = |g: fn(&TreatmentRow) -> bool| rows.iter().map(g).collect::<Vec<_>>();
+    let u = |g: fn(&TreatmentRow) -> usize| rows.iter().map(|r| g(r) as u32).collect::<Vec<_>>();
+    DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                "indicator".into(),
+                rows.iter()
+                    .map(|r| r.indicator.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new("n".into(), u(|r| r.n)),
+            Column::new("skewness_before".into(), f(|r| r.skewness_before)),
+            Column::new("kurtosis_before".into(), f(|r| r.kurtosis_before)),
+            Column::new("passed_before".into(), b(|r| r.passed_before)),
+            Column::new("winsorised_high".into(), u(|r| r.winsorised_high)),
+            Column::new("winsorised_low".into(), u(|r| r.winsorised_low)),
+            Column::new("log_transformed".into(), b(|r| r.log_transformed)),
+            Column::new("skewness_after".into(), f(|r| r.skewness_after)),
+            Column::new("kurtosis_after".into(), f(|r| r.kurtosis_after)),
+            Column::new("passed_after".into(), b(|r| r.passed_after)),
+            Column::new(
+                "note".into(),
+                rows.iter().map(|r| r.note.clone()).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+}
+
+/// Denomination, screening (before or after imputation), imputation and outlier
+/// treatment, each only when the pipeline asks for it.
+fn prepare(
+    plan: &Plan,
+    frame: DataFrame,
+) -> Result<(DataFrame, PreparationReport, Vec<String>), Error> {
+    let mut report = PreparationReport::default();
+    let mut warnings = Vec::new();
+    let mut frame = transform::denominate(plan, frame).map_err(Error::Compute)?;
+    report.denominated = plan
+        .indicators()
+        .filter_map(|(n, s)| {
+            s.denominator.as_ref().map(|(d, scale)| Denominated {
+                indicator: n.id.clone(),
+                denominator: d.clone(),
+                scale: *scale,
+            })
+        })
+        .collect();
+    let screening = |frame: DataFrame,
+                     on: ScreenOn,
+                     report: &mut PreparationReport,
+                     warnings: &mut Vec<String>| {
+        let Some(s) = plan.prep.screening.as_ref().filter(|s| s.on == on) else {
+            return Ok::<_, Error>(frame);
+        };
+        let (kept, r) = impute::screen(plan, s, frame)?;
+        if !r.dropped.is_empty() {
+            let shown: Vec<String> = r
+                .dropped
+                .iter()
+                .map(|d| match d.year {
+                    Some(y) => format!("{} {y} ({:.0}%)", d.territory_id, 100.0 * d.availability),
+                    None => format!("{} ({:.0}%)", d.territory_id, 100.0 * d.availability),
+                })
+                .collect();
+            warnings.push(format!(
+                "screening dropped {} row(s) below {:.0}% of indicators present or excluded: {}",
+                r.dropped.len(),
+                100.0 * s.min_availability,
+                crate::diagnostic::list(&shown, 20)
+            ));
+        }
+        if !r.unknown_ids.is_empty() {
+            warnings.push(format!(
+                "screening: include/exclude name territories that are not in the data: {}",
+                crate::diagnostic::list(&r.unknown_ids, 20)
+            ));
+        }
+        if kept.height() == 0 {
+            return Err(Error::Compute(Problems(vec![Problem::new(
+                Location::Nowhere,
+                format!(
+                    "screening dropped every territory: none has {:.0}% of its indicators",
+                    100.0 * s.min_availability
+                ),
+            )])));
+        }
+        report.screening = Some(r);
+        Ok(kept)
+    };
+    frame = screening(frame, ScreenOn::Raw, &mut report, &mut warnings)?;
+    if plan.prep.imputation {
+        let (f, counts) = impute::impute(plan, frame)?;
+        frame = f;
+        report.imputation = Some(counts);
+    }
+    frame = screening(frame, ScreenOn::Imputed, &mut report, &mut warnings)?;
+    if let Some(t) = &plan.prep.treatment {
+        let (f, rows) = transform::treat::treat(plan, t, frame)?;
+        frame = f;
+        // A log transform would put the values off the scale of fixed goalposts.
+        let problems: Vec<Problem> = rows
+            .iter()
+            .filter(|r| r.log_transformed)
+            .filter_map(|r| {
+                let (_, spec) = plan.indicators().find(|(n, _)| n.id == r.indicator)?;
+                matches!(spec.normalisation, Normalisation::Goalposts(Goalposts::Fixed { .. })).then(|| {
+                    Problem::new(
+                        spec.declared_at.clone(),
+                        format!(
+                            "indicator \"{}\" needs a log transform as outlier treatment, which its fixed goalposts (in the original units) would not fit",
+                            r.indicator
+                        ),
+                    )
+                    .with_help("set treatment = false on the indicator, log_fallback = false in [treatment], or use goalposts = \"observed\"")
+                })
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(Error::Compute(Problems(problems)));
+        }
+        report.treatment = Some(rows);
+    }
+    Ok((frame, report, warnings))
 }
 
 /// Geometric and harmonic means (and power means with p < 0) are undefined for inputs
@@ -413,6 +570,9 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         index_manifest = Some(index_manifest_of(plan, &computed, &missing)?);
         if pipeline.charts.is_some() {
             results.index = Some(IndexResults::from_scores(plan, &long)?);
+        }
+        if let Some(rows) = &computed.preparation.treatment {
+            outputs.push(Output::Csv("treatment.csv", treatment_table(rows)?));
         }
         outputs.push(Output::Parquet("scores.parquet", long.clone()));
         outputs.push(Output::Csv("scores.csv", long));
@@ -670,6 +830,7 @@ fn index_manifest_of(
             components: plan.nodes_at(Level::Component).count(),
             dimensions: plan.nodes_at(Level::Dimension).count(),
         },
+        preparation: computed.preparation.clone(),
         normalisation: computed.normalisation.clone(),
         missing_data: MissingData {
             missing_indicator_values,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::aggregate::{count_column, rank_column, required_children};
+use crate::impute::flag_column;
 use crate::plan::{GROUP, Level, Plan, TERRITORY_ID, TERRITORY_NAME, YEAR};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,9 @@ fn keys() -> [Expr; 4] {
     ]
 }
 
-/// `territory_id, territory_name, group, year, level, node_id, value, rank`.
+/// `territory_id, territory_name, group, year, level, node_id, value, rank`, then
+/// `imputed` when the pipeline imputes: the indicator's value was imputed, or for a
+/// parent, some indicator beneath it was.
 pub fn long_scores(plan: &Plan, df: &DataFrame) -> PolarsResult<DataFrame> {
     let frames: Vec<LazyFrame> = LEVEL_ORDER
         .iter()
@@ -61,6 +64,15 @@ pub fn long_scores(plan: &Plan, df: &DataFrame) -> PolarsResult<DataFrame> {
                 col(node.id.as_str()).alias("value"),
                 col(rank_column(&node.id)).alias("rank"),
             ]);
+            if plan.prep.imputation {
+                let flags = plan
+                    .indicators_under(node)
+                    .into_iter()
+                    .map(|i| col(flag_column(&plan.nodes[i].id)))
+                    .reduce(|a, b| a.or(b))
+                    .unwrap_or_else(|| lit(false));
+                select.push(flags.alias("imputed"));
+            }
             df.clone().lazy().select(select)
         })
         .collect();

@@ -12,8 +12,9 @@ use std::path::{Component as PathComponent, Path, PathBuf};
 use toml::Spanned;
 
 use crate::config::{
-    AggregationConfig, Direction, Format, GoalpostKind, IndexConfig, Layout, LoadedConfig, Method,
-    MethodConfig, NormMethod, PipelineConfig, Scope, TerritoryColumns,
+    AggregationConfig, Direction, Format, GoalpostKind, ImputeMethod, IndexConfig, Layout,
+    LoadedConfig, Method, MethodConfig, NormMethod, PipelineConfig, Scope, ScreenOn,
+    TerritoryColumns,
 };
 
 pub mod charts;
@@ -133,6 +134,11 @@ pub struct IndicatorSpec {
     pub cap_max: Option<f64>,
     pub log: bool,
     pub unit: Option<String>,
+    /// Divide by this column (wide) or code (long), then multiply by the scale.
+    pub denominator: Option<(String, f64)>,
+    pub impute: ImputeMethod,
+    /// Subject to [treatment] (when the pipeline has one).
+    pub treat: bool,
     /// Where the indicator is declared, for data errors that concern it.
     pub declared_at: Location,
 }
@@ -198,6 +204,35 @@ pub struct Plan {
     pub clip: bool,
     /// Where the statistics of data-driven normalisations are taken.
     pub scope: Scope,
+    /// Screening, imputation and treatment settings (methods per indicator in the specs).
+    pub prep: Preparation,
+}
+
+/// Steps between reading the data and normalising it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Preparation {
+    pub screening: Option<Screening>,
+    /// Whether any indicator is imputed (flags then go to the outputs).
+    pub imputation: bool,
+    /// Panel imputation: the most consecutive missing years filled.
+    pub max_gap: u32,
+    pub treatment: Option<Treatment>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screening {
+    pub min_availability: f64,
+    pub on: ScreenOn,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Treatment {
+    pub skewness: f64,
+    pub kurtosis: f64,
+    pub max_winsorised: usize,
+    pub log_fallback: bool,
 }
 
 impl Plan {
@@ -216,8 +251,45 @@ impl Plan {
         format!("raw:{indicator_id}")
     }
 
+    /// Column holding the values of a denominator.
+    pub fn denominator_column(name: &str) -> String {
+        format!("den:{name}")
+    }
+
+    /// Every denominator column or code the indicators use, once each, in order.
+    pub fn denominators(&self) -> Vec<(&str, &Location)> {
+        let mut out: Vec<(&str, &Location)> = Vec::new();
+        for (_, spec) in self.indicators() {
+            if let Some((d, _)) = &spec.denominator
+                && !out.iter().any(|(o, _)| o == d)
+            {
+                out.push((d.as_str(), &spec.declared_at));
+            }
+        }
+        out
+    }
+
     pub fn has_years(&self) -> bool {
         self.keys.year.is_some()
+    }
+
+    /// The indicators at or under `node` (its own index when it is one).
+    pub fn indicators_under(&self, node: &Node) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack: Vec<usize> = node.children.clone();
+        if node.indicator.is_some()
+            && let Some(i) = self.nodes.iter().position(|n| n.id == node.id)
+        {
+            out.push(i);
+        }
+        while let Some(i) = stack.pop() {
+            if self.nodes[i].indicator.is_some() {
+                out.push(i);
+            }
+            stack.extend(&self.nodes[i].children);
+        }
+        out.sort_unstable();
+        out
     }
 }
 
@@ -359,6 +431,7 @@ impl Resolver<'_> {
         };
         let sources = self.sources(c);
         let nodes = self.nodes(c, index);
+        let prep = self.preparation(c, &keys, &nodes);
         let scope = match &c.normalisation.scope {
             Some(s) if *s.get_ref() == Scope::PerYear && keys.year.is_none() => {
                 self.problem(
@@ -380,6 +453,128 @@ impl Resolver<'_> {
             nodes,
             clip: c.normalisation.clip,
             scope,
+            prep,
+        }
+    }
+
+    fn preparation(
+        &mut self,
+        c: &PipelineConfig,
+        keys: &KeyColumns,
+        nodes: &[Node],
+    ) -> Preparation {
+        let screening = c.screening.as_ref().map(|sc| {
+            let v = sc.get_ref();
+            let share = *v.min_availability.get_ref();
+            if !(0.0..=1.0).contains(&share) {
+                self.problem(
+                    self.at(&v.min_availability),
+                    format!("min_availability is a share between 0 and 1, got {share}"),
+                );
+            }
+            for id in &v.include {
+                if let Some(e) = v.exclude.iter().find(|e| e.get_ref() == id.get_ref()) {
+                    self.problem(
+                        self.at(e),
+                        format!(
+                            "territory \"{}\" is both included and excluded",
+                            id.get_ref()
+                        ),
+                    );
+                }
+            }
+            Screening {
+                min_availability: share,
+                on: v.on,
+                include: v.include.iter().map(|s| s.get_ref().clone()).collect(),
+                exclude: v.exclude.iter().map(|s| s.get_ref().clone()).collect(),
+            }
+        });
+        if let (Some(sc), None) = (&screening, &c.imputation)
+            && sc.on == ScreenOn::Imputed
+        {
+            let at = c
+                .screening
+                .as_ref()
+                .map_or(Location::Nowhere, |s| self.at(s));
+            self.problem(at, "screening on = \"imputed\" needs an [imputation]");
+        }
+        // Methods that need a group column or years.
+        let mut imputation = false;
+        for (node, ind) in nodes
+            .iter()
+            .filter_map(|n| n.indicator.as_ref().map(|s| (n, s)))
+        {
+            let m = ind.impute;
+            imputation |= m != ImputeMethod::None;
+            let need = match m {
+                ImputeMethod::GroupMean | ImputeMethod::GroupMedian if keys.group.is_none() => {
+                    Some("a group column ([territories] group = …)")
+                }
+                ImputeMethod::Latest | ImputeMethod::Linear if keys.year.is_none() => {
+                    Some("years ([territories] year = …)")
+                }
+                _ => None,
+            };
+            if let Some(need) = need {
+                let at = c
+                    .imputation
+                    .as_ref()
+                    .map_or(ind.declared_at.clone(), |i| self.at(&i.get_ref().method));
+                self.problem(
+                    at,
+                    format!(
+                        "indicator \"{}\": imputation \"{}\" needs {need}",
+                        node.id,
+                        crate::impute::method_name(m)
+                    ),
+                );
+            }
+        }
+        let max_gap = match c
+            .imputation
+            .as_ref()
+            .and_then(|i| i.get_ref().max_gap.as_ref())
+        {
+            Some(g) if *g.get_ref() == 0 => {
+                self.problem(self.at(g), "max_gap must be at least 1 year");
+                1
+            }
+            Some(g) => *g.get_ref(),
+            None => 2,
+        };
+        let treatment = c.treatment.as_ref().map(|t| {
+            let v = t.get_ref();
+            let positive =
+                |r: &mut Self, s: &Option<Spanned<f64>>, default: f64, what: &str| match s {
+                    Some(x) if !(x.get_ref().is_finite() && *x.get_ref() > 0.0) => {
+                        r.problem(
+                            r.at(x),
+                            format!(
+                                "{what} threshold must be a positive number, got {}",
+                                x.get_ref()
+                            ),
+                        );
+                        default
+                    }
+                    Some(x) => *x.get_ref(),
+                    None => default,
+                };
+            Treatment {
+                skewness: positive(self, &v.skewness, 2.0, "skewness"),
+                kurtosis: positive(self, &v.kurtosis, 3.5, "kurtosis"),
+                max_winsorised: v
+                    .max_winsorised
+                    .as_ref()
+                    .map_or(5, |m| *m.get_ref() as usize),
+                log_fallback: v.log_fallback.unwrap_or(true),
+            }
+        });
+        Preparation {
+            screening,
+            imputation,
+            max_gap,
+            treatment,
         }
     }
 
@@ -643,7 +838,8 @@ impl Resolver<'_> {
             declare(self, &ind.id);
             let weight = self.weight(ind.weight.as_ref());
             let parent = self.parent(&ind.component, &comp_pos, "component");
-            let spec = self.indicator_spec(ind, here, &default_method);
+            let default_impute = c.imputation.as_ref().map(|i| *i.get_ref().method.get_ref());
+            let spec = self.indicator_spec(ind, here, &default_method, default_impute);
             let i = nodes.len();
             if let Some(p) = parent {
                 nodes[p].children.push(i);
@@ -840,6 +1036,7 @@ impl Resolver<'_> {
         ind: &crate::config::IndicatorConfig,
         here: Location,
         default_method: &MethodConfig,
+        default_impute: Option<ImputeMethod>,
     ) -> IndicatorSpec {
         let id = ind.id.get_ref();
         let kind = ind.goalposts.as_ref().map(|g| *g.get_ref());
@@ -866,8 +1063,36 @@ impl Resolver<'_> {
             cap_max: ind.cap_max,
             log: ind.log,
             unit: ind.unit.clone(),
+            denominator: None,
+            impute: ImputeMethod::None,
+            treat: ind.treatment.unwrap_or(true),
             declared_at: here.clone(),
         };
+        spec.impute = ind
+            .imputation
+            .as_ref()
+            .map(|m| *m.get_ref())
+            .or(default_impute)
+            .unwrap_or(ImputeMethod::None);
+        match (&ind.denominator, &ind.scale) {
+            (Some(d), scale) => {
+                let scale = scale.as_ref().map_or(1.0, |s| *s.get_ref());
+                if !scale.is_finite() || scale == 0.0 {
+                    let at = ind.scale.as_ref().map_or(here.clone(), |s| self.at(s));
+                    self.problem(at, format!("indicator \"{id}\": scale must be a finite, non-zero number, got {scale}"));
+                }
+                spec.denominator = Some((d.get_ref().clone(), scale));
+            }
+            (None, Some(s)) => {
+                self.problem(
+                    self.at(s),
+                    format!(
+                        "indicator \"{id}\": `scale` applies to an indicator with a denominator"
+                    ),
+                );
+            }
+            (None, None) => {}
+        }
         if let (Some(lo), Some(hi)) = (ind.cap_min, ind.cap_max)
             && lo > hi
         {

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use polars::prelude::*;
+
 use crate::helpers::*;
 
 /// Runs `pipeline` and compares its scores with the reference file `reference`; returns
@@ -63,4 +65,80 @@ fn b_zscore_arithmetic() {
 #[test]
 fn c_minmax_1_100_geometric() {
     compare("pipelines/asem_c.toml", "ref_c_minmax1_100_gmean.csv");
+}
+
+#[test]
+fn d_example_coin_with_denomination_imputation_and_treatment() {
+    if compare("pipelines/asem_d.toml", "ref_d_example_coin_aggregated.csv").is_none() {
+        return;
+    }
+    // The treatment details: which indicators COINr winsorised, how many points, and the
+    // skewness and kurtosis before and after.
+    let Some(details) = shared("asem/ref_d_step4_treatment_details.csv") else {
+        return;
+    };
+    let dir = TempDir::new("asem-d");
+    let out = dir.join("out");
+    let o = bienvivre(
+        &root(),
+        &[
+            "run",
+            "pipelines/asem_d.toml",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ours = read_csv(&out.join("treatment.csv"));
+    let row: HashMap<String, usize> = strings(&ours, "indicator")
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    let want = read_csv(&details);
+    let (high, low) = (
+        floats(&ours, "winsorised_high"),
+        floats(&ours, "winsorised_low"),
+    );
+    let passed: Vec<String> = strings(&ours, "passed_before");
+    let mut winsorised = 0;
+    for (i, id) in strings(&want, "i_code").iter().enumerate() {
+        let r = row[id];
+        let n = floats(&want, "n_winsorised")[i].unwrap_or(0.0) as usize;
+        assert_eq!(
+            high[r].unwrap() as usize + low[r].unwrap() as usize,
+            n,
+            "{id}"
+        );
+        assert_eq!(
+            passed[r],
+            strings(&want, "pass_before")[i].to_lowercase(),
+            "{id}"
+        );
+        for (theirs, mine) in [
+            ("skew_before", "skewness_before"),
+            ("kurt_before", "kurtosis_before"),
+            ("skew_after", "skewness_after"),
+            ("kurt_after", "kurtosis_after"),
+        ] {
+            if let Some(w) = floats(&want, theirs)[i] {
+                let g = floats(&ours, mine)[r].unwrap();
+                assert!((g - w).abs() < 1e-9, "{id} {mine}: ours {g}, COINr {w}");
+            }
+        }
+        winsorised += usize::from(n > 0);
+    }
+    assert_eq!(winsorised, 15);
+    // Imputed cells are flagged in the tidy scores: the 63 missing raw values, and Elec and
+    // Gas of Laos, whose energy use (their denominator) is missing — 65, as in COINr's
+    // denominated data set.
+    let scores = read_csv(&out.join("scores.csv"));
+    let flagged = scores
+        .clone()
+        .lazy()
+        .filter(col("level").eq(lit("indicator")).and(col("imputed")))
+        .collect()
+        .unwrap();
+    assert_eq!(flagged.height(), 65);
 }

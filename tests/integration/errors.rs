@@ -426,3 +426,58 @@ fn minmax_of_a_constant_indicator() {
         ],
     );
 }
+
+#[test]
+fn denominator_column_absent() {
+    let toml = SMALL_TOML.replace(
+        "id = \"a\"\ncomponent = \"c1\"",
+        "id = \"a\"\ndenominator = \"populaton\"\ncomponent = \"c1\"",
+    );
+    let csv = SMALL_CSV
+        .replace("code,name,country,a", "code,name,country,population,a")
+        .replace(",X,", ",X,10,")
+        .replace(",Y,", ",Y,10,");
+    let err = fails(&toml, &csv, 1);
+    assert_has(
+        &err,
+        &[
+            "denominator \"populaton\" is not in the data",
+            "did you mean \"population\"?",
+        ],
+    );
+}
+
+#[test]
+fn zero_denominator() {
+    let toml = SMALL_TOML.replace(
+        "id = \"a\"\ncomponent = \"c1\"",
+        "id = \"a\"\ndenominator = \"population\"\nscale = 1000\ncomponent = \"c1\"",
+    );
+    let csv = SMALL_CSV
+        .replace("code,name,country,a", "code,name,country,population,a")
+        .replace("T2,Two,X,", "T2,Two,X,0,")
+        .replace("T1,One,X,", "T1,One,X,10,")
+        .replace("T3,Three,Y,", "T3,Three,Y,10,")
+        .replace("T4,Four,Y,", "T4,Four,Y,10,");
+    let err = fails(&toml, &csv, 1);
+    assert_has(
+        &err,
+        &["indicator \"a\": denominator \"population\" is 0 for T2"],
+    );
+}
+
+#[test]
+fn imputation_that_needs_years_or_groups() {
+    let toml = SMALL_TOML.replace("[index]", "[imputation]\nmethod = \"linear\"\n\n[index]");
+    let err = fails(&toml, SMALL_CSV, 2);
+    assert_has(
+        &err,
+        &["indicator \"a\": imputation \"linear\" needs years"],
+    );
+    let toml = SMALL_TOML.replace("group = \"country\"\n", "").replace(
+        "[index]",
+        "[imputation]\nmethod = \"group_mean\"\n\n[index]",
+    );
+    let err = fails(&toml, SMALL_CSV, 2);
+    assert_has(&err, &["imputation \"group_mean\" needs a group column"]);
+}

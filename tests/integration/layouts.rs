@@ -179,3 +179,33 @@ fn missing_data_rule_reports_why_a_score_is_missing() {
         "territory_id,territory_name,group,year,level,node_id,present,total,required\nT2,Two,X,,component,c1,0,2,1\n"
     );
 }
+
+#[test]
+fn screening_drops_sparse_territories_unless_included() {
+    // T4 has one indicator of four.
+    let csv = SMALL_CSV.replace("T4,Four,Y,4.0,40,8,400", "T4,Four,Y,4.0,,,");
+    let screening = "[screening]\nmin_availability = 0.5\n";
+    let toml = SMALL_TOML.replace("[index]", &format!("{screening}\n[index]"));
+    let dir = small_project(&toml, &csv);
+    let o = bienvivre(dir.path(), &["run", "small.toml", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "screening dropped 1 row(s) below 50% of indicators present or excluded: \"T4 (25%)\""
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let wide = read_csv(&dir.join("out/scores_wide.csv"));
+    assert_eq!(strings(&wide, "territory_id"), ["T1", "T2", "T3"]);
+    // Forced in, it is scored with what it has.
+    let toml = SMALL_TOML.replace(
+        "[index]",
+        &format!("{screening}include = [\"T4\"]\n\n[index]"),
+    );
+    dir.write("small.toml", &toml);
+    let o = bienvivre(dir.path(), &["run", "small.toml", "-q", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let wide = read_csv(&dir.join("out/scores_wide.csv"));
+    assert_eq!(wide.height(), 4);
+}
