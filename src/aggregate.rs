@@ -34,18 +34,24 @@ pub fn required_children(min_share: f64, total: usize) -> usize {
 /// Adds the score and child-count columns of every level above `from`, bottom-up.
 pub fn aggregate(mut lf: LazyFrame, plan: &Plan, from: Level) -> LazyFrame {
     for level in [Level::Component, Level::Dimension, Level::Index] {
-        if level <= from {
-            continue;
-        }
-        let exprs: Vec<Expr> = plan
-            .nodes_at(level)
-            .flat_map(|node| parent_exprs(plan, node))
-            .collect();
-        if !exprs.is_empty() {
-            lf = lf.with_columns(exprs);
+        if level > from {
+            lf = aggregate_level(lf, plan, level);
         }
     }
     lf
+}
+
+/// Adds the score and child-count columns of the nodes of one level.
+pub fn aggregate_level(lf: LazyFrame, plan: &Plan, level: Level) -> LazyFrame {
+    let exprs: Vec<Expr> = plan
+        .nodes_at(level)
+        .flat_map(|node| parent_exprs(plan, node))
+        .collect();
+    if exprs.is_empty() {
+        lf
+    } else {
+        lf.with_columns(exprs)
+    }
 }
 
 /// The score and present-children count of one parent node.

@@ -29,6 +29,9 @@ pub struct PipelineConfig {
     pub treatment: Option<Spanned<TreatmentConfig>>,
     #[serde(default)]
     pub aggregation: AggregationDefaults,
+    /// How children are weighted within their parents, per level of children.
+    #[serde(default)]
+    pub weights: WeightsConfig,
     pub index: Option<Spanned<IndexConfig>>,
     #[serde(rename = "dimension", default)]
     pub dimensions: Vec<Spanned<DimensionConfig>>,
@@ -169,6 +172,28 @@ pub enum Scope {
     #[default]
     Global,
     PerYear,
+}
+
+/// How the children of each level are weighted: `indicator` (within components),
+/// `component` (within dimensions), `dimension` (within the index).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsConfig {
+    pub indicator: Option<Spanned<WeightMethod>>,
+    pub component: Option<Spanned<WeightMethod>>,
+    pub dimension: Option<Spanned<WeightMethod>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightMethod {
+    /// The `weight` of each node (1 when not given).
+    #[default]
+    Explicit,
+    /// All children weigh the same.
+    Equal,
+    /// Loadings of the first principal component of the standardised children.
+    Pca,
 }
 
 /// Default aggregation rule of each level; a node's own `aggregation` overrides it.

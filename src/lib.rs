@@ -19,4 +19,5 @@ pub mod render;
 pub mod run;
 pub mod synth;
 pub mod transform;
+pub mod weight;
 pub mod write;

@@ -10,8 +10,8 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::aggregate;
-use crate::config::ScreenOn;
 use crate::config::{self, ConfigError};
+use crate::config::{ScreenOn, WeightMethod};
 use crate::diagnostic::{Location, Problem, Problems};
 use crate::impute;
 use crate::ingest::{self, IngestError};
@@ -78,6 +78,8 @@ pub struct Computed {
     pub frame: DataFrame,
     pub normalisation: Vec<ResolvedNormalisation>,
     pub preparation: PreparationReport,
+    /// PCA weights, when a level is weighted by PCA.
+    pub weights: Vec<PcaWeights>,
     pub warnings: Vec<String>,
 }
 
@@ -132,6 +134,8 @@ pub struct IndexManifest {
     pub counts: Counts,
     /// Denomination, screening, imputation and outlier treatment, as configured.
     pub preparation: PreparationReport,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pca_weights: Vec<PcaWeights>,
     pub normalisation: Vec<ResolvedNormalisation>,
     pub missing_data: MissingData,
 }
@@ -259,7 +263,11 @@ pub fn compute(plan: &Plan, frame: DataFrame) -> Result<Computed, Error> {
     let lf = frame.lazy();
     let normalisation = normalise::resolve(&lf, plan)?;
     let lf = lf.with_columns(normalise::rescale(plan, &normalisation));
-    let lf = aggregate::aggregate(lf, plan, Level::Indicator);
+    let (lf, weights) = if plan.weighting.contains(&WeightMethod::Pca) {
+        pca_aggregate(plan, lf)?
+    } else {
+        (aggregate::aggregate(lf, plan, Level::Indicator), Vec::new())
+    };
     let frame = lf.with_columns(aggregate::ranks(plan)).collect()?;
     check_positive_inputs(plan, &frame)?;
     check_finite(plan, &frame)?;
@@ -269,12 +277,93 @@ pub fn compute(plan: &Plan, frame: DataFrame) -> Result<Computed, Error> {
              {above} above 100 (better than its utopia); set [normalisation] clip = true to clip them"
         )
     }));
+    for w in &weights {
+        for (child, loading) in w.children.iter().zip(&w.loadings) {
+            if *loading < 0.0 {
+                warnings.push(format!(
+                    "PCA weights of \"{}\": \"{child}\" loads negatively ({loading:.3}) on the first component, against its siblings; it weighs 0",
+                    w.parent
+                ));
+            }
+        }
+    }
     Ok(Computed {
         frame,
         normalisation,
         preparation,
+        weights,
         warnings,
     })
+}
+
+/// PCA weights of one parent's children, as used.
+#[derive(Debug, Clone, Serialize)]
+pub struct PcaWeights {
+    pub parent: String,
+    pub children: Vec<String>,
+    pub loadings: Vec<f64>,
+    pub weights: Vec<f64>,
+    pub variance_share: f64,
+    pub complete_cases: usize,
+}
+
+/// Aggregates level by level, giving the children of each PCA-weighted level the weights
+/// of their first principal component (over all rows) before their parents are computed.
+fn pca_aggregate(plan: &Plan, lf: LazyFrame) -> Result<(LazyFrame, Vec<PcaWeights>), Error> {
+    let mut plan = plan.clone();
+    let mut frame = lf.collect()?;
+    let mut reports = Vec::new();
+    let mut problems = Vec::new();
+    for (k, level) in [Level::Component, Level::Dimension, Level::Index]
+        .into_iter()
+        .enumerate()
+    {
+        if plan.weighting[k] == WeightMethod::Pca {
+            let parents: Vec<usize> = (0..plan.nodes.len())
+                .filter(|&i| plan.nodes[i].level == level)
+                .collect();
+            for p in parents {
+                let children = plan.nodes[p].children.clone();
+                let columns: Vec<Vec<Option<f64>>> = children
+                    .iter()
+                    .map(|&c| Ok(frame.column(&plan.nodes[c].id)?.f64()?.iter().collect()))
+                    .collect::<PolarsResult<_>>()?;
+                let parent = plan.nodes[p].id.clone();
+                match crate::weight::pca(&columns) {
+                    Ok(pca) => {
+                        for (&c, &w) in children.iter().zip(&pca.weights) {
+                            plan.nodes[c].weight = w;
+                        }
+                        reports.push(PcaWeights {
+                            parent,
+                            children: children.iter().map(|&c| plan.nodes[c].id.clone()).collect(),
+                            loadings: pca.loadings,
+                            weights: pca.weights,
+                            variance_share: pca.variance_share,
+                            complete_cases: pca.n,
+                        });
+                    }
+                    Err(e) => problems.push(Problem::new(
+                        Location::Nowhere,
+                        match e {
+                            crate::weight::PcaError::TooFewCases { n, k } => format!(
+                                "PCA weights of \"{parent}\": {n} territories have all its {k} children, too few for a principal component"
+                            ),
+                            crate::weight::PcaError::Constant { variable } => format!(
+                                "PCA weights of \"{parent}\": \"{}\" does not vary over the complete cases",
+                                plan.nodes[children[variable]].id
+                            ),
+                        },
+                    )),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Compute(Problems(problems)));
+        }
+        frame = aggregate::aggregate_level(frame.lazy(), &plan, level).collect()?;
+    }
+    Ok((frame.lazy(), reports))
 }
 
 /// treatment.csv: one row per indicator considered for outlier treatment.
@@ -831,6 +920,7 @@ fn index_manifest_of(
             dimensions: plan.nodes_at(Level::Dimension).count(),
         },
         preparation: computed.preparation.clone(),
+        pca_weights: computed.weights.clone(),
         normalisation: computed.normalisation.clone(),
         missing_data: MissingData {
             missing_indicator_values,

@@ -14,7 +14,7 @@ use toml::Spanned;
 use crate::config::{
     AggregationConfig, Direction, Format, GoalpostKind, ImputeMethod, IndexConfig, Layout,
     LoadedConfig, Method, MethodConfig, NormMethod, PipelineConfig, Scope, ScreenOn,
-    TerritoryColumns,
+    TerritoryColumns, WeightMethod,
 };
 
 pub mod charts;
@@ -206,6 +206,8 @@ pub struct Plan {
     pub scope: Scope,
     /// Screening, imputation and treatment settings (methods per indicator in the specs).
     pub prep: Preparation,
+    /// How the children of each level are weighted: indicators, components, dimensions.
+    pub weighting: [WeightMethod; 3],
 }
 
 /// Steps between reading the data and normalising it.
@@ -432,6 +434,7 @@ impl Resolver<'_> {
         let sources = self.sources(c);
         let nodes = self.nodes(c, index);
         let prep = self.preparation(c, &keys, &nodes);
+        let weighting = self.weighting(c, &nodes);
         let scope = match &c.normalisation.scope {
             Some(s) if *s.get_ref() == Scope::PerYear && keys.year.is_none() => {
                 self.problem(
@@ -454,7 +457,61 @@ impl Resolver<'_> {
             clip: c.normalisation.clip,
             scope,
             prep,
+            weighting,
         }
+    }
+
+    /// The weighting of each level of children; `equal` and `pca` replace the weights, so
+    /// weights written on that level are a contradiction, and `pca` needs parents whose
+    /// mean uses weights.
+    fn weighting(&mut self, c: &PipelineConfig, nodes: &[Node]) -> [WeightMethod; 3] {
+        let w = &c.weights;
+        let mut out = [WeightMethod::Explicit; 3];
+        for (k, (setting, level, name)) in [
+            (&w.indicator, Level::Indicator, "indicator"),
+            (&w.component, Level::Component, "component"),
+            (&w.dimension, Level::Dimension, "dimension"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let Some(setting) = setting else { continue };
+            let method = *setting.get_ref();
+            out[k] = method;
+            if method == WeightMethod::Explicit {
+                continue;
+            }
+            if nodes.iter().any(|n| n.level == level && n.weight != 1.0) {
+                self.problem(
+                    self.at(setting),
+                    format!(
+                        "[weights] {name} = \"{}\" replaces the weights, but some {name}s have a weight",
+                        format!("{method:?}").to_lowercase()
+                    ),
+                )
+                .help = Some(format!("remove the {name}s' weights, or use \"explicit\""));
+            }
+            if method == WeightMethod::Pca {
+                let unweighted = nodes.iter().find(|p| {
+                    p.children.iter().any(|&i| nodes[i].level == level)
+                        && p.rule
+                            .as_ref()
+                            .is_some_and(|r| r.method == Method::Arithmetic)
+                });
+                if let Some(parent) = unweighted {
+                    self.problem(
+                        self.at(setting),
+                        format!(
+                            "[weights] {name} = \"pca\": {} \"{}\" uses the unweighted arithmetic mean",
+                            parent.level.as_str(),
+                            parent.id
+                        ),
+                    )
+                    .help = Some("use method = \"weighted\" (or geometric, harmonic, power)".into());
+                }
+            }
+        }
+        out
     }
 
     fn preparation(

@@ -209,3 +209,46 @@ fn screening_drops_sparse_territories_unless_included() {
     let wide = read_csv(&dir.join("out/scores_wide.csv"));
     assert_eq!(wide.height(), 4);
 }
+
+#[test]
+fn pca_weights_replace_the_weights_of_a_level() {
+    let toml = SMALL_TOML
+        .replace("[index]", "[weights]\nindicator = \"pca\"\n\n[index]")
+        .replace(
+            "id = \"c1\"\ndimension = \"dim\"",
+            "id = \"c1\"\ndimension = \"dim\"\naggregation = { method = \"weighted\" }",
+        )
+        .replace(
+            "id = \"c2\"\ndimension = \"dim\"",
+            "id = \"c2\"\ndimension = \"dim\"\naggregation = { method = \"weighted\" }",
+        );
+    let dir = small_project(&toml, SMALL_CSV);
+    let o = bienvivre(dir.path(), &["run", "small.toml", "-q", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).unwrap())
+            .unwrap();
+    let pca = manifest["index"]["pca_weights"].as_array().unwrap();
+    assert_eq!(pca.len(), 2, "one set per component");
+    for p in pca {
+        let w: f64 = p["weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((w - 1.0).abs() < 1e-12, "{p}");
+    }
+    // With an unweighted arithmetic mean, PCA weights would be ignored: an error.
+    let toml = SMALL_TOML.replace("[index]", "[weights]\nindicator = \"pca\"\n\n[index]");
+    let dir = small_project(&toml, SMALL_CSV);
+    let o = bienvivre(dir.path(), &["run", "small.toml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(
+            "[weights] indicator = \"pca\": component \"c1\" uses the unweighted arithmetic mean"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
