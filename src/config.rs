@@ -43,6 +43,29 @@ pub struct PipelineConfig {
     pub rci: Option<Spanned<RciConfig>>,
     /// The chart pack drawn from the results.
     pub charts: Option<Spanned<ChartsConfig>>,
+    /// Analyses of the index: coherence, scorecards.
+    pub analysis: Option<Spanned<AnalysisConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// analysis/coherence.csv: correlations, Cronbach's alpha, first principal component.
+    #[serde(default)]
+    pub coherence: bool,
+    pub scorecard: Option<Spanned<ScorecardConfig>>,
+}
+
+/// Strengths and weaknesses of each territory against its nearest peers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScorecardConfig {
+    /// The peers of a territory are the `peers` territories closest on this column.
+    pub covariate: Spanned<CovariateConfig>,
+    /// Default 15.
+    pub peers: Option<Spanned<usize>>,
+    /// Levels judged (default indicator and component).
+    pub levels: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

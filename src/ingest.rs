@@ -901,6 +901,100 @@ fn combine(plan: &Plan, frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
         .collect()
 }
 
+/// Covariate values by (territory, year); year is None when the covariate has none.
+pub type Covariate = HashMap<(String, Option<i64>), f64>;
+
+/// Reads the covariate table, with every bad cell reported.
+pub fn read_covariate(cv: &crate::plan::CovariatePlan) -> Result<Covariate, Vec<Problem>> {
+    let nulls: Vec<String> = crate::plan::DEFAULT_MISSING
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let raw = read_file(&cv.file, &HashMap::new(), &nulls).map_err(|p| vec![p])?;
+    let mut need = vec![
+        ("territory", cv.territory.as_str()),
+        ("covariate", cv.column.as_str()),
+    ];
+    if let Some(y) = &cv.year {
+        need.push(("year", y.as_str()));
+    }
+    let mut problems = raw.missing_columns(&need, &cv.declared_at);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let text = |name: &str| {
+        raw.df
+            .column(name)
+            .and_then(|c| c.cast(&polars::prelude::DataType::String))
+            .expect("checked column")
+    };
+    let ids = text(&cv.territory);
+    let values = text(&cv.column);
+    let years = cv.year.as_ref().map(|y| text(y));
+    let mut out = HashMap::new();
+    let (ids, values) = (ids.str().expect("text"), values.str().expect("text"));
+    let years = years.as_ref().map(|y| y.str().expect("text").clone());
+    for i in 0..raw.df.height() {
+        let Some(id) = ids.get(i).map(str::trim).filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let year = match &years {
+            Some(y) => match y.get(i).map(str::trim).and_then(|s| s.parse::<i64>().ok()) {
+                Some(v) => Some(v),
+                None => {
+                    problems.push(Problem::new(
+                        raw.cell(i, cv.year.as_deref()),
+                        format!("year must be a whole number, got {:?}", y.get(i)),
+                    ));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let Some(v) = values
+            .get(i)
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && !crate::plan::DEFAULT_MISSING.contains(v))
+        else {
+            continue;
+        };
+        let v = if cv.file.decimal_comma {
+            v.replace(',', ".")
+        } else {
+            v.to_owned()
+        };
+        match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => {
+                // Long tables repeat a covariate on every row of a territory: fine as long
+                // as the repeats agree.
+                if let Some(before) = out.insert((id.to_owned(), year), x)
+                    && before != x
+                {
+                    problems.push(Problem::new(
+                        raw.cell(i, Some(&cv.column)),
+                        format!(
+                            "territory \"{id}\"{} has two different values, {before} and {x}",
+                            year.map_or(String::new(), |y| format!(" in {y}"))
+                        ),
+                    ));
+                }
+            }
+            _ => problems.push(Problem::new(
+                raw.cell(i, Some(&cv.column)),
+                format!("\"{v}\" is not a number"),
+            )),
+        }
+        if problems.len() > 50 {
+            break;
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

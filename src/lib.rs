@@ -7,6 +7,7 @@
 //! the seeded synthetic demo and benchmark data.
 
 pub mod aggregate;
+pub mod analyse;
 pub mod config;
 pub mod diagnostic;
 pub mod impute;

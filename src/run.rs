@@ -10,6 +10,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::aggregate;
+use crate::analyse;
 use crate::config::{self, ConfigError};
 use crate::config::{ScreenOn, WeightMethod};
 use crate::diagnostic::{Location, Problem, Problems};
@@ -116,9 +117,29 @@ pub struct Manifest {
     pub rci: Option<RciSummary>,
     /// The chart pack, when the pipeline has a [charts] section.
     pub charts: Option<ChartsManifest>,
+    /// Coherence and scorecard, when the pipeline has an [analysis] section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisManifest>,
     pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u128>,
     pub outputs: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct AnalysisManifest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coherence: Option<analyse::CoherenceSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scorecard: Option<ScorecardManifest>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScorecardManifest {
+    pub peers: usize,
+    pub covariate: String,
+    pub files: [&'static str; 2],
+    /// Territories with no covariate value, hence no peers.
+    pub without_covariate: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -636,6 +657,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
     let mut inputs = Vec::new();
     let mut warnings = Vec::new();
     let mut index_manifest = None;
+    let mut analysis_manifest = None;
     let mut wide: Option<DataFrame> = None;
     let mut results = RunResults {
         index: None,
@@ -662,6 +684,42 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         }
         if let Some(rows) = &computed.preparation.treatment {
             outputs.push(Output::Csv("treatment.csv", treatment_table(rows)?));
+        }
+        let a = &plan.analysis;
+        if a.coherence || a.scorecard.is_some() {
+            progress.stage("analyse", "coherence and scorecards");
+            let mut m = AnalysisManifest::default();
+            if a.coherence {
+                let (table, summary) = analyse::coherence(plan, &computed.frame)?;
+                outputs.push(Output::Csv("analysis/coherence.csv", table));
+                m.coherence = Some(summary);
+            }
+            if let Some(sc) = &a.scorecard {
+                let covariate = ingest::read_covariate(&sc.covariate)
+                    .map_err(|p| Error::Compute(Problems(p)))?;
+                let (long, summary, without) =
+                    analyse::scorecard(plan, sc, &computed.frame, &covariate)?;
+                if !without.is_empty() {
+                    warnings.push(format!(
+                        "scorecard: {} territories have no {} value, hence no peers: {}",
+                        without.len(),
+                        sc.covariate.name,
+                        crate::diagnostic::list(&without, 20)
+                    ));
+                }
+                outputs.push(Output::Csv("analysis/scorecard.csv", long));
+                outputs.push(Output::Csv("analysis/strengths_weaknesses.csv", summary));
+                m.scorecard = Some(ScorecardManifest {
+                    peers: sc.peers,
+                    covariate: sc.covariate.name.clone(),
+                    files: [
+                        "analysis/scorecard.csv",
+                        "analysis/strengths_weaknesses.csv",
+                    ],
+                    without_covariate: without,
+                });
+            }
+            analysis_manifest = Some(m);
         }
         outputs.push(Output::Parquet("scores.parquet", long.clone()));
         outputs.push(Output::Csv("scores.csv", long));
@@ -741,6 +799,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         index: index_manifest,
         rci: rci_summary,
         charts: charts_manifest,
+        analysis: analysis_manifest,
         warnings,
         timings_ms: BTreeMap::new(),
         outputs: Vec::new(),

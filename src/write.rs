@@ -177,6 +177,17 @@ pub fn commit<'a>(
 
 fn write_all(tmp: &Path, files: Vec<Output<'_>>) -> Result<(), WriteError> {
     for file in files {
+        // Outputs may sit in subdirectories (analysis/, charts/).
+        let name = match &file {
+            Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => n.to_string(),
+            Output::File(n, _) => n.clone(),
+        };
+        if let Some(parent) = tmp.join(&name).parent() {
+            fs::create_dir_all(parent).map_err(|source| WriteError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
         match file {
             Output::Csv(name, mut df) => {
                 let path = tmp.join(name);

@@ -13,7 +13,7 @@ use toml::Spanned;
 use crate::config::{ChartKind, ChartsConfig, Peers, Profiles};
 use crate::diagnostic::Location;
 use crate::plan::rci::RciPlan;
-use crate::plan::{FileRef, Level, Plan, Resolver};
+use crate::plan::{CovariatePlan, Level, Plan, Resolver};
 
 /// Which territories get a radar chart and a profile page.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,18 +21,6 @@ pub enum ProfileSelection {
     All,
     /// Ids with where each was declared.
     List(Vec<(String, Location)>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CovariatePlan {
-    pub file: FileRef,
-    pub territory: String,
-    pub year: Option<String>,
-    pub column: String,
-    pub name: String,
-    pub unit: Option<String>,
-    pub log: Option<bool>,
-    pub declared_at: Location,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -225,19 +213,7 @@ pub(crate) fn resolve(
         None => 60,
     };
 
-    let covariate = c.covariate.as_ref().map(|cv| {
-        let v = cv.get_ref();
-        CovariatePlan {
-            file: r.file(&v.path, v.format, v.separator.as_ref(), v.decimal.as_ref()),
-            territory: v.territory.get_ref().clone(),
-            year: v.year.as_ref().map(|y| y.get_ref().clone()),
-            column: v.column.get_ref().clone(),
-            name: v.name.clone().unwrap_or_else(|| v.column.get_ref().clone()),
-            unit: v.unit.clone(),
-            log: v.log,
-            declared_at: r.at(cv),
-        }
-    });
+    let covariate = c.covariate.as_ref().map(|cv| r.covariate(cv));
     let map = c.map.as_ref().map(|m| {
         let v = m.get_ref();
         MapPlan {

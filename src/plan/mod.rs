@@ -208,6 +208,21 @@ pub struct Plan {
     pub prep: Preparation,
     /// How the children of each level are weighted: indicators, components, dimensions.
     pub weighting: [WeightMethod; 3],
+    pub analysis: AnalysisPlan,
+}
+
+/// Analyses run with the index.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnalysisPlan {
+    pub coherence: bool,
+    pub scorecard: Option<ScorecardPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScorecardPlan {
+    pub covariate: CovariatePlan,
+    pub peers: usize,
+    pub levels: Vec<Level>,
 }
 
 /// Steps between reading the data and normalising it.
@@ -309,6 +324,20 @@ pub struct Pipeline {
     pub charts: Option<charts::ChartsPlan>,
 }
 
+/// A column to compare territories by (GDP per capita, population…), from its own table:
+/// the x axis of a scatter chart, the peers of a scorecard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CovariatePlan {
+    pub file: FileRef,
+    pub territory: String,
+    pub year: Option<String>,
+    pub column: String,
+    pub name: String,
+    pub unit: Option<String>,
+    pub log: Option<bool>,
+    pub declared_at: Location,
+}
+
 /// A data file as resolved from the pipeline: where, which format, CSV options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileRef {
@@ -381,6 +410,7 @@ impl Resolver<'_> {
                     ("[[dimension]]", !c.dimensions.is_empty()),
                     ("[[component]]", !c.components.is_empty()),
                     ("[[indicator]]", !c.indicators.is_empty()),
+                    ("[analysis]", c.analysis.is_some()),
                 ];
                 for (what, present) in stray {
                     if present {
@@ -435,6 +465,7 @@ impl Resolver<'_> {
         let nodes = self.nodes(c, index);
         let prep = self.preparation(c, &keys, &nodes);
         let weighting = self.weighting(c, &nodes);
+        let analysis = self.analysis(c);
         let scope = match &c.normalisation.scope {
             Some(s) if *s.get_ref() == Scope::PerYear && keys.year.is_none() => {
                 self.problem(
@@ -458,6 +489,52 @@ impl Resolver<'_> {
             scope,
             prep,
             weighting,
+            analysis,
+        }
+    }
+
+    fn analysis(&mut self, c: &PipelineConfig) -> AnalysisPlan {
+        let Some(a) = &c.analysis else {
+            return AnalysisPlan::default();
+        };
+        let a = a.get_ref();
+        let scorecard = a.scorecard.as_ref().map(|sc| {
+            let v = sc.get_ref();
+            let peers = match &v.peers {
+                Some(p) if *p.get_ref() == 0 => {
+                    self.problem(self.at(p), "a scorecard needs at least 1 peer");
+                    15
+                }
+                Some(p) => *p.get_ref(),
+                None => 15,
+            };
+            let mut levels = Vec::new();
+            for l in v.levels.iter().flatten() {
+                match l.get_ref().as_str() {
+                    "indicator" => levels.push(Level::Indicator),
+                    "component" => levels.push(Level::Component),
+                    "dimension" => levels.push(Level::Dimension),
+                    "index" => levels.push(Level::Index),
+                    other => {
+                        self.problem(
+                            self.at(l),
+                            format!("unknown level \"{other}\": use indicator, component, dimension or index"),
+                        );
+                    }
+                }
+            }
+            if v.levels.is_none() {
+                levels = vec![Level::Indicator, Level::Component];
+            }
+            ScorecardPlan {
+                covariate: self.covariate(&v.covariate),
+                peers,
+                levels,
+            }
+        });
+        AnalysisPlan {
+            coherence: a.coherence,
+            scorecard,
         }
     }
 
@@ -685,6 +762,23 @@ impl Resolver<'_> {
             });
         }
         out
+    }
+
+    pub(crate) fn covariate(
+        &mut self,
+        cv: &Spanned<crate::config::CovariateConfig>,
+    ) -> CovariatePlan {
+        let v = cv.get_ref();
+        CovariatePlan {
+            file: self.file(&v.path, v.format, v.separator.as_ref(), v.decimal.as_ref()),
+            territory: v.territory.get_ref().clone(),
+            year: v.year.as_ref().map(|y| y.get_ref().clone()),
+            column: v.column.get_ref().clone(),
+            name: v.name.clone().unwrap_or_else(|| v.column.get_ref().clone()),
+            unit: v.unit.clone(),
+            log: v.log,
+            declared_at: self.at(cv),
+        }
     }
 
     /// A path given relative to the pipeline file's directory.

@@ -1,6 +1,7 @@
 //! Integration tests: the CLI as users run it, the reference datasets in ../shared/data, and
 //! the error cases. One binary, shared helpers in `helpers`.
 
+mod analysis;
 mod asem;
 mod charts;
 mod cli;

@@ -1,0 +1,115 @@
+//! Analyses: the strengths-and-weaknesses scorecard on a 6-territory example worked by
+//! hand, and the coherence report's flags.
+
+use polars::prelude::*;
+
+use crate::helpers::*;
+
+/// One dimension, one component; indicator x scored as itself (goalposts 0 and 100),
+/// and y a copy of x (redundant) and z its opposite (against the component).
+fn project(with_yz: bool) -> TempDir {
+    let dir = TempDir::new("analysis");
+    let rows = [
+        ("A", 90.0),
+        ("B", 50.0),
+        ("C", 60.0),
+        ("D", 40.0),
+        ("E", 45.0),
+        ("F", 30.0),
+    ];
+    let mut csv = String::from("code,x,y,z\n");
+    for (id, x) in rows {
+        csv.push_str(&format!("{id},{x},{x},{}\n", 100.0 - x));
+    }
+    dir.write("data.csv", &csv);
+    dir.write("gdp.csv", "code,gdp\nA,10\nB,11\nC,13\nD,20\nE,21\nF,40\n");
+    let mut toml = String::from(
+        "[pipeline]\nid = \"six\"\n[territories]\nid = \"code\"\n[[source]]\npath = \"data.csv\"\n\
+         [analysis]\ncoherence = true\n[analysis.scorecard]\npeers = 2\nlevels = [\"indicator\"]\n\
+         covariate = { path = \"gdp.csv\", territory = \"code\", column = \"gdp\" }\n\
+         [index]\nid = \"idx\"\n[[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\ndimension = \"d\"\n",
+    );
+    let ids = if with_yz {
+        &["x", "y", "z"][..]
+    } else {
+        &["x"][..]
+    };
+    for id in ids {
+        toml.push_str(&format!(
+            "[[indicator]]\nid = \"{id}\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\nutopia = 100\ndystopia = 0\n"
+        ));
+    }
+    dir.write("six.toml", &toml);
+    dir
+}
+
+#[test]
+fn scorecard_on_six_territories() {
+    let dir = project(false);
+    let o = bienvivre(dir.path(), &["run", "six.toml", "-q", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let card = read_csv(&dir.join("out/analysis/scorecard.csv"));
+    // Peers (2 nearest on gdp 10, 11, 13, 20, 21, 40): A: B, C; B: A, C; C: B, A;
+    // D: E, C; E: D, C; F: E, D. Then against the peers' median ± MAD:
+    // A 90 vs 50, 60: median 55, MAD 5 → strength; B 50 vs 90, 60: 75 ± 15 → weakness;
+    // C 60 vs 50, 90: 70 ± 20 → neutral; D 40 vs 45, 60: 52.5 ± 7.5 → weakness;
+    // E 45 vs 40, 60: 50 ± 10 → neutral; F 30 vs 45, 40: 42.5 ± 2.5 → weakness.
+    assert_eq!(
+        strings(&card, "territory_id"),
+        ["A", "B", "C", "D", "E", "F"]
+    );
+    assert_eq!(
+        strings(&card, "verdict"),
+        [
+            "strength", "weakness", "neutral", "weakness", "neutral", "weakness"
+        ]
+    );
+    assert_eq!(
+        floats(&card, "peer_median"),
+        [55.0, 75.0, 70.0, 52.5, 50.0, 42.5].map(Some)
+    );
+    assert_eq!(
+        floats(&card, "peer_mad"),
+        [5.0, 15.0, 20.0, 7.5, 10.0, 2.5].map(Some)
+    );
+    let list = read_csv(&dir.join("out/analysis/strengths_weaknesses.csv"));
+    assert_eq!(strings(&list, "peers")[3], "E; C");
+    assert_eq!(strings(&list, "strengths")[0], "x");
+    assert_eq!(strings(&list, "weaknesses")[5], "x");
+}
+
+#[test]
+fn coherence_flags_redundant_and_opposing_indicators() {
+    let dir = project(true);
+    let o = bienvivre(dir.path(), &["run", "six.toml", "-q", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = read_csv(&dir.join("out/analysis/coherence.csv"));
+    let flagged = |kind: &str, node: &str, other: &str| -> String {
+        let f = table
+            .clone()
+            .lazy()
+            .filter(
+                col("kind")
+                    .eq(lit(kind))
+                    .and(col("node_id").eq(lit(node)))
+                    .and(col("other").eq(lit(other))),
+            )
+            .collect()
+            .unwrap();
+        assert_eq!(f.height(), 1, "{kind} {node} {other}");
+        strings(&f, "flag")[0].clone()
+    };
+    assert_eq!(flagged("siblings", "x", "y"), "redundant (|r| > 0.92)");
+    assert_eq!(flagged("siblings", "x", "z"), "redundant (|r| > 0.92)");
+    assert_eq!(
+        flagged("child_parent", "z", "c"),
+        "negative correlation with its parent"
+    );
+    assert_eq!(flagged("child_parent", "x", "c"), "");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).unwrap())
+            .unwrap();
+    let c = &manifest["analysis"]["coherence"];
+    assert_eq!(c["against_parent"][0], "z in c");
+    assert_eq!(c["redundant"].as_array().unwrap().len(), 3);
+}
