@@ -49,6 +49,18 @@ pub enum Command {
         #[arg(short, long)]
         output_dir: Option<PathBuf>,
     },
+    /// Monte Carlo of the ranks over the pipeline's [uncertainty] alternatives; writes
+    /// <output dir>/uncertainty/.
+    Uncertainty {
+        /// Pipeline file (TOML) with an [uncertainty] section.
+        pipeline: PathBuf,
+        /// Number of runs (default: the pipeline's, or 1000).
+        #[arg(long)]
+        runs: Option<usize>,
+        /// The run's output directory (default: outputs/<pipeline id>/).
+        #[arg(short, long)]
+        output_dir: Option<PathBuf>,
+    },
     /// Check a pipeline and its data without writing anything; lists every problem.
     Validate {
         /// Pipeline file (TOML).
@@ -94,6 +106,11 @@ pub fn main(cli: Cli) -> i32 {
             pipeline,
             output_dir,
         } => plot_cmd(&cli, pipeline, output_dir.clone()),
+        Command::Uncertainty {
+            pipeline,
+            runs,
+            output_dir,
+        } => uncertainty_cmd(&cli, pipeline, *runs, output_dir.clone()),
         Command::Validate { pipeline } => validate_cmd(&cli, pipeline),
         Command::Generate(args) => generate_cmd(&cli, args).map_err(|e| (e, 1)),
     };
@@ -179,6 +196,40 @@ fn plot_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(
     if cli.verbose {
         for (stage, d) in &timings {
             eprintln!("  {stage:>10}: {} ms", d.as_millis());
+        }
+    }
+    Ok(())
+}
+
+fn uncertainty_cmd(
+    cli: &Cli,
+    pipeline: &Path,
+    runs: Option<usize>,
+    output_dir: Option<PathBuf>,
+) -> Result<(), (String, i32)> {
+    let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
+    let options = RunOptions {
+        pipeline: pipeline.to_path_buf(),
+        output_dir,
+    };
+    let done = run::uncertainty(&options, runs, &mut progress)
+        .map_err(|e| (e.to_string(), e.exit_code()))?;
+    drop(progress);
+    if !cli.quiet {
+        let s = &done.summary;
+        for (reason, n) in &s.failures {
+            eprintln!("warning: {n} run(s) failed: {reason}");
+        }
+        println!(
+            "{} runs ({} failed) in {:.1} s → {}",
+            s.runs,
+            s.runs - s.succeeded,
+            done.seconds,
+            done.directory.display()
+        );
+        for (name, year, lo, hi) in &done.widest {
+            let year = year.map_or(String::new(), |y| format!(" {y}"));
+            println!("  widest rank interval: {name}{year}: {lo:.0}–{hi:.0}");
         }
     }
     Ok(())

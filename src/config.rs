@@ -45,6 +45,31 @@ pub struct PipelineConfig {
     pub charts: Option<Spanned<ChartsConfig>>,
     /// Analyses of the index: coherence, scorecards.
     pub analysis: Option<Spanned<AnalysisConfig>>,
+    /// Monte Carlo over methodological choices (`bienvivre uncertainty`).
+    pub uncertainty: Option<Spanned<UncertaintyConfig>>,
+}
+
+/// The choices the uncertainty analysis varies, each run drawing one of each.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UncertaintyConfig {
+    /// Default 1000.
+    pub runs: Option<Spanned<usize>>,
+    /// Default 1.
+    pub seed: Option<u64>,
+    /// Each weight is multiplied by a uniform draw in [1 − x, 1 + x] (e.g. 0.25).
+    pub weights: Option<Spanned<f64>>,
+    /// Alternative normalisation methods (besides each indicator's own).
+    #[serde(default)]
+    pub normalisation: Vec<Spanned<NormMethod>>,
+    /// Alternative aggregation rules (besides the pipeline's).
+    #[serde(default)]
+    pub aggregation: Vec<Spanned<AggregationConfig>>,
+    /// Levels the aggregation alternatives apply to (default dimension and index).
+    pub aggregation_levels: Option<Vec<Spanned<String>>>,
+    /// Alternative imputation methods (besides each indicator's own).
+    #[serde(default)]
+    pub imputation: Vec<Spanned<ImputeMethod>>,
 }
 
 #[derive(Debug, Deserialize)]

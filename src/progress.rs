@@ -53,6 +53,13 @@ impl Progress {
         }
     }
 
+    /// A handle that updates the current stage's message from any thread (long stages
+    /// report their progress, e.g. Monte Carlo runs).
+    pub fn ticker(&self) -> impl Fn(String) + Send + Sync + 'static {
+        let bar = self.bar.clone();
+        move |message| bar.set_message(message)
+    }
+
     /// Ends the last stage, clears the bar and returns the stage timings.
     pub fn finish(mut self) -> Vec<(&'static str, Duration)> {
         self.end_stage();

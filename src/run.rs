@@ -18,7 +18,7 @@ use crate::impute;
 use crate::ingest::{self, IngestError};
 use crate::normalise::{self, NormaliseError, ResolvedNormalisation};
 use crate::plan::{
-    self, Goalposts, Level, Mean, Normalisation, Pipeline, Plan, TERRITORY_ID, YEAR,
+    self, Goalposts, Level, Mean, Normalisation, Pipeline, Plan, TERRITORY_ID, TERRITORY_NAME, YEAR,
 };
 use crate::progress::Progress;
 use crate::relational::{self, RciSummary, RelationalError};
@@ -826,6 +826,100 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
     Ok(RunSummary {
         output_dir,
         manifest,
+    })
+}
+
+/// What `uncertainty` computed.
+#[derive(Debug)]
+pub struct UncertaintyDone {
+    pub directory: PathBuf,
+    pub summary: analyse::uncertainty::Summary,
+    pub seconds: f64,
+    /// The territories with the widest 5–95% rank intervals: (name, year, p05, p95).
+    pub widest: Vec<(String, Option<i64>, f64, f64)>,
+}
+
+/// Runs the Monte Carlo of the pipeline's [uncertainty] section (`runs` overrides its
+/// number of runs) and writes `<output dir>/uncertainty/`.
+pub fn uncertainty(
+    options: &RunOptions,
+    runs: Option<usize>,
+    progress: &mut Progress,
+) -> Result<UncertaintyDone, Error> {
+    progress.stage("plan", options.pipeline.display().to_string());
+    let pipeline = load_pipeline(&options.pipeline)?;
+    let top = Location::Config {
+        file: pipeline.path.clone(),
+        line: 1,
+        column: 1,
+    };
+    let Some(plan) = &pipeline.index else {
+        return Err(Error::Plan(Problems(vec![Problem::new(
+            top,
+            "the uncertainty analysis needs an [index]",
+        )])));
+    };
+    let Some(mut u) = plan.uncertainty.clone() else {
+        let p = Problem::new(top, "the pipeline has no [uncertainty] section")
+            .with_help("add [uncertainty] with the alternatives to vary (weights, normalisation, aggregation, imputation)");
+        return Err(Error::Plan(Problems(vec![p])));
+    };
+    if let Some(r) = runs {
+        u.runs = r.max(1);
+    }
+    let dir = options
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id))
+        .join("uncertainty");
+    progress.stage("ingest", format!("{} source(s)", plan.sources.len()));
+    let table = ingest::load(plan)?;
+    progress.stage("runs", format!("{} runs", u.runs));
+    let tick = progress.ticker();
+    let total = u.runs;
+    let start = std::time::Instant::now();
+    let (table_u, table_s, summary) =
+        analyse::uncertainty::analyse(plan, &u, &table.frame, &|done| {
+            tick(format!("run {done} of {total}"))
+        })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let widest = {
+        let sorted = table_u.sort(
+            ["rank_interval"],
+            SortMultipleOptions::default()
+                .with_order_descending(true)
+                .with_nulls_last(true),
+        )?;
+        let names = sorted.column(TERRITORY_NAME)?.str()?.clone();
+        let years = sorted.column(YEAR)?.i64()?.clone();
+        let lo = sorted.column("rank_p05")?.f64()?.clone();
+        let hi = sorted.column("rank_p95")?.f64()?.clone();
+        (0..sorted.height().min(3))
+            .filter_map(|i| {
+                Some((
+                    names.get(i)?.to_owned(),
+                    years.get(i),
+                    lo.get(i)?,
+                    hi.get(i)?,
+                ))
+            })
+            .collect()
+    };
+    progress.stage("write", dir.display().to_string());
+    let json = serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n";
+    write::commit(
+        &dir,
+        vec![
+            Output::Csv("uncertainty.csv", table_u),
+            Output::Csv("sensitivity.csv", table_s),
+        ],
+        || Output::Text("summary.json", json),
+    )?;
+    Ok(UncertaintyDone {
+        directory: dir,
+        summary,
+        seconds,
+        widest,
     })
 }
 

@@ -209,6 +209,21 @@ pub struct Plan {
     /// How the children of each level are weighted: indicators, components, dimensions.
     pub weighting: [WeightMethod; 3],
     pub analysis: AnalysisPlan,
+    pub uncertainty: Option<UncertaintyPlan>,
+}
+
+/// The Monte Carlo over methodological choices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UncertaintyPlan {
+    pub runs: usize,
+    pub seed: u64,
+    /// ± share of each weight, if weights vary.
+    pub weights: Option<f64>,
+    pub normalisation: Vec<NormMethod>,
+    pub aggregation: Vec<Mean>,
+    pub aggregation_levels: Vec<Level>,
+    pub imputation: Vec<ImputeMethod>,
+    pub declared_at: Location,
 }
 
 /// Analyses run with the index.
@@ -411,6 +426,7 @@ impl Resolver<'_> {
                     ("[[component]]", !c.components.is_empty()),
                     ("[[indicator]]", !c.indicators.is_empty()),
                     ("[analysis]", c.analysis.is_some()),
+                    ("[uncertainty]", c.uncertainty.is_some()),
                 ];
                 for (what, present) in stray {
                     if present {
@@ -466,6 +482,7 @@ impl Resolver<'_> {
         let prep = self.preparation(c, &keys, &nodes);
         let weighting = self.weighting(c, &nodes);
         let analysis = self.analysis(c);
+        let uncertainty = self.uncertainty(c, &keys);
         let scope = match &c.normalisation.scope {
             Some(s) if *s.get_ref() == Scope::PerYear && keys.year.is_none() => {
                 self.problem(
@@ -490,7 +507,97 @@ impl Resolver<'_> {
             prep,
             weighting,
             analysis,
+            uncertainty,
         }
+    }
+
+    fn uncertainty(&mut self, c: &PipelineConfig, keys: &KeyColumns) -> Option<UncertaintyPlan> {
+        let cfg = c.uncertainty.as_ref()?;
+        let here = self.at(cfg);
+        let u = cfg.get_ref();
+        let runs = match &u.runs {
+            Some(r) if *r.get_ref() == 0 => {
+                self.problem(self.at(r), "runs must be at least 1");
+                1
+            }
+            Some(r) => *r.get_ref(),
+            None => 1000,
+        };
+        let weights = u.weights.as_ref().map(|w| {
+            let x = *w.get_ref();
+            if !(x > 0.0 && x < 1.0) {
+                self.problem(
+                    self.at(w),
+                    format!("weights varies each weight by ± a share in (0, 1), got {x}"),
+                );
+            }
+            x
+        });
+        for m in &u.normalisation {
+            if *m.get_ref() == NormMethod::DistanceToTarget {
+                self.problem(
+                    self.at(m),
+                    "distance_to_target needs a target per indicator: it cannot be an alternative for all",
+                );
+            }
+        }
+        let aggregation = u
+            .aggregation
+            .iter()
+            .map(|a| self.rule(Some(a), None, Level::Index).mean)
+            .collect();
+        let mut aggregation_levels = Vec::new();
+        for l in u.aggregation_levels.iter().flatten() {
+            match l.get_ref().as_str() {
+                "component" => aggregation_levels.push(Level::Component),
+                "dimension" => aggregation_levels.push(Level::Dimension),
+                "index" => aggregation_levels.push(Level::Index),
+                other => {
+                    self.problem(
+                        self.at(l),
+                        format!("unknown level \"{other}\": use component, dimension or index"),
+                    );
+                }
+            }
+        }
+        if u.aggregation_levels.is_none() {
+            aggregation_levels = vec![Level::Dimension, Level::Index];
+        }
+        for m in &u.imputation {
+            let need = match m.get_ref() {
+                ImputeMethod::GroupMean | ImputeMethod::GroupMedian if keys.group.is_none() => {
+                    Some("a group column")
+                }
+                ImputeMethod::Latest | ImputeMethod::Linear if keys.year.is_none() => Some("years"),
+                _ => None,
+            };
+            if let Some(need) = need {
+                self.problem(
+                    self.at(m),
+                    format!(
+                        "imputation \"{}\" needs {need}",
+                        crate::impute::method_name(*m.get_ref())
+                    ),
+                );
+            }
+        }
+        if weights.is_none()
+            && u.normalisation.is_empty()
+            && u.aggregation.is_empty()
+            && u.imputation.is_empty()
+        {
+            self.problem(here.clone(), "[uncertainty] varies nothing: give weights, normalisation, aggregation or imputation alternatives");
+        }
+        Some(UncertaintyPlan {
+            runs,
+            seed: u.seed.unwrap_or(1),
+            weights,
+            normalisation: u.normalisation.iter().map(|m| *m.get_ref()).collect(),
+            aggregation,
+            aggregation_levels,
+            imputation: u.imputation.iter().map(|m| *m.get_ref()).collect(),
+            declared_at: here,
+        })
     }
 
     fn analysis(&mut self, c: &PipelineConfig) -> AnalysisPlan {

@@ -113,3 +113,55 @@ fn coherence_flags_redundant_and_opposing_indicators() {
     assert_eq!(c["against_parent"][0], "z in c");
     assert_eq!(c["redundant"].as_array().unwrap().len(), 3);
 }
+
+const UNCERTAINTY: &str = "[uncertainty]\nruns = 40\nseed = 7\nweights = 0.3\nnormalisation = [\"minmax\", \"percentile\"]\naggregation = [{ method = \"geometric\" }]\n\n";
+
+#[test]
+fn uncertainty_gives_rank_intervals_and_sensitivities_deterministically() {
+    let toml = SMALL_TOML.replace("[index]", &format!("{UNCERTAINTY}[index]"));
+    let dir = small_project(&toml, SMALL_CSV);
+    for out in ["a", "b"] {
+        let o = bienvivre(dir.path(), &["uncertainty", "small.toml", "-o", out]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("40 runs ("), "{}", stdout(&o));
+    }
+    for f in ["uncertainty.csv", "sensitivity.csv"] {
+        assert!(
+            std::fs::read(dir.join("a/uncertainty").join(f)).unwrap()
+                == std::fs::read(dir.join("b/uncertainty").join(f)).unwrap(),
+            "{f} differs between two runs"
+        );
+    }
+    let u = read_csv(&dir.join("a/uncertainty/uncertainty.csv"));
+    assert_eq!(strings(&u, "territory_id"), ["T1", "T2", "T3", "T4"]);
+    let (lo, med, hi, nominal) = (
+        floats(&u, "rank_p05"),
+        floats(&u, "median_rank"),
+        floats(&u, "rank_p95"),
+        floats(&u, "nominal_rank"),
+    );
+    for i in 0..4 {
+        let (l, m, h) = (lo[i].unwrap(), med[i].unwrap(), hi[i].unwrap());
+        assert!(1.0 <= l && l <= m && m <= h && h <= 4.0, "{l} {m} {h}");
+        assert!(nominal[i].is_some());
+    }
+    let s = read_csv(&dir.join("a/uncertainty/sensitivity.csv"));
+    assert_eq!(
+        strings(&s, "factor"),
+        ["normalisation", "normalisation", "aggregation", "weights"]
+    );
+    assert_eq!(
+        floats(&s, "runs")[3],
+        Some(40.0),
+        "the weights alone, over the runs"
+    );
+    // Without an [uncertainty] section: say what is missing.
+    let dir = small_project(SMALL_TOML, SMALL_CSV);
+    let o = bienvivre(dir.path(), &["uncertainty", "small.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("the pipeline has no [uncertainty] section"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -21,6 +21,8 @@ use crate::ingest::Covariate;
 use crate::plan::{Level, Plan, ScorecardPlan, TERRITORY_ID, TERRITORY_NAME, YEAR};
 use crate::weight;
 
+pub mod uncertainty;
+
 const REDUNDANT: f64 = 0.92;
 const LOW_ALPHA: f64 = 0.7;
 
