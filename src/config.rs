@@ -47,6 +47,41 @@ pub struct PipelineConfig {
     pub analysis: Option<Spanned<AnalysisConfig>>,
     /// Monte Carlo over methodological choices (`bienvivre uncertainty`).
     pub uncertainty: Option<Spanned<UncertaintyConfig>>,
+    /// Shifting regional scores onto national ones (EU-SPI).
+    pub anchoring: Option<Spanned<AnchoringConfig>>,
+}
+
+/// Regional scores of a level are shifted, per group (country), so that their
+/// population-weighted mean equals the group's national score; the levels above are
+/// recomputed from them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchoringConfig {
+    /// The level anchored: "component" (default) or "dimension".
+    pub level: Option<Spanned<String>>,
+    pub national: Spanned<NationalConfig>,
+    /// Population per territory (a table like a covariate).
+    pub population: Spanned<CovariateConfig>,
+    /// The population year to use when the index has no years.
+    pub population_year: Option<i64>,
+    /// Territories whose score the availability rule leaves missing still count in their
+    /// group's mean, with the score of the children they have (as the EC does for the
+    /// outermost regions); their own score stays missing. Default false.
+    #[serde(default)]
+    pub include_partial: bool,
+}
+
+/// National scores: `scores` (a table with the group id and one column per node id), or
+/// `data` (national indicator data, scored with this pipeline's own framework).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NationalConfig {
+    pub scores: Option<Spanned<String>>,
+    pub data: Option<Spanned<String>>,
+    /// Column holding the group ids ([territories] group values).
+    pub id: Spanned<String>,
+    pub separator: Option<Spanned<String>>,
+    pub decimal: Option<Spanned<String>>,
 }
 
 /// The choices the uncertainty analysis varies, each run drawing one of each.

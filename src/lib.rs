@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod analyse;
+pub mod anchor;
 pub mod config;
 pub mod diagnostic;
 pub mod impute;

@@ -81,6 +81,8 @@ pub struct Computed {
     pub preparation: PreparationReport,
     /// PCA weights, when a level is weighted by PCA.
     pub weights: Vec<PcaWeights>,
+    /// Anchoring shifts, when the pipeline anchors.
+    pub anchoring: Vec<crate::anchor::Shift>,
     pub warnings: Vec<String>,
 }
 
@@ -125,6 +127,15 @@ pub struct Manifest {
     pub outputs: Vec<String>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct AnchoringManifest {
+    pub level: &'static str,
+    pub national: String,
+    pub groups: usize,
+    pub largest_shift: f64,
+    pub file: &'static str,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct AnalysisManifest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,6 +168,8 @@ pub struct IndexManifest {
     pub preparation: PreparationReport,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pca_weights: Vec<PcaWeights>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchoring: Option<AnchoringManifest>,
     pub normalisation: Vec<ResolvedNormalisation>,
     pub missing_data: MissingData,
 }
@@ -284,10 +297,31 @@ pub fn compute(plan: &Plan, frame: DataFrame) -> Result<Computed, Error> {
     let lf = frame.lazy();
     let normalisation = normalise::resolve(&lf, plan)?;
     let lf = lf.with_columns(normalise::rescale(plan, &normalisation));
-    let (lf, weights) = if plan.weighting.contains(&WeightMethod::Pca) {
-        pca_aggregate(plan, lf)?
+    let (lf, weights, weighted) = if plan.weighting.contains(&WeightMethod::Pca) {
+        let (lf, reports, weighted) = pca_aggregate(plan, lf)?;
+        (lf, reports, Some(weighted))
     } else {
-        (aggregate::aggregate(lf, plan, Level::Indicator), Vec::new())
+        (
+            aggregate::aggregate(lf, plan, Level::Indicator),
+            Vec::new(),
+            None,
+        )
+    };
+    // The plan with the weights actually used.
+    let used = weighted.as_ref().unwrap_or(plan);
+    let (lf, anchoring) = match &plan.anchoring {
+        Some(a) => {
+            let (frame, shifts, w) = crate::anchor::anchor(used, a, lf.collect()?)?;
+            warnings.extend(w);
+            let mut lf = frame.lazy();
+            for level in [Level::Dimension, Level::Index] {
+                if level > a.level {
+                    lf = aggregate::aggregate_level(lf, used, level);
+                }
+            }
+            (lf, shifts)
+        }
+        None => (lf, Vec::new()),
     };
     let frame = lf.with_columns(aggregate::ranks(plan)).collect()?;
     check_positive_inputs(plan, &frame)?;
@@ -313,6 +347,7 @@ pub fn compute(plan: &Plan, frame: DataFrame) -> Result<Computed, Error> {
         normalisation,
         preparation,
         weights,
+        anchoring,
         warnings,
     })
 }
@@ -330,7 +365,7 @@ pub struct PcaWeights {
 
 /// Aggregates level by level, giving the children of each PCA-weighted level the weights
 /// of their first principal component (over all rows) before their parents are computed.
-fn pca_aggregate(plan: &Plan, lf: LazyFrame) -> Result<(LazyFrame, Vec<PcaWeights>), Error> {
+fn pca_aggregate(plan: &Plan, lf: LazyFrame) -> Result<(LazyFrame, Vec<PcaWeights>, Plan), Error> {
     let mut plan = plan.clone();
     let mut frame = lf.collect()?;
     let mut reports = Vec::new();
@@ -384,7 +419,50 @@ fn pca_aggregate(plan: &Plan, lf: LazyFrame) -> Result<(LazyFrame, Vec<PcaWeight
         }
         frame = aggregate::aggregate_level(frame.lazy(), &plan, level).collect()?;
     }
-    Ok((frame.lazy(), reports))
+    Ok((frame.lazy(), reports, plan))
+}
+
+/// anchoring.csv: one row per group (× year) and anchored node.
+fn anchoring_table(shifts: &[crate::anchor::Shift]) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        shifts.len(),
+        vec![
+            Column::new(
+                "group".into(),
+                shifts.iter().map(|s| s.group.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                YEAR.into(),
+                shifts.iter().map(|s| s.year).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "node_id".into(),
+                shifts
+                    .iter()
+                    .map(|s| s.node_id.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "national".into(),
+                shifts.iter().map(|s| s.national).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "regional_mean".into(),
+                shifts.iter().map(|s| s.regional_mean).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "shift".into(),
+                shifts.iter().map(|s| s.shift).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "territories".into(),
+                shifts
+                    .iter()
+                    .map(|s| s.territories as u32)
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+    )
 }
 
 /// treatment.csv: one row per indicator considered for outlier treatment.
@@ -681,6 +759,12 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         index_manifest = Some(index_manifest_of(plan, &computed, &missing)?);
         if pipeline.charts.is_some() {
             results.index = Some(IndexResults::from_scores(plan, &long)?);
+        }
+        if !computed.anchoring.is_empty() {
+            outputs.push(Output::Csv(
+                "anchoring.csv",
+                anchoring_table(&computed.anchoring)?,
+            ));
         }
         if let Some(rows) = &computed.preparation.treatment {
             outputs.push(Output::Csv("treatment.csv", treatment_table(rows)?));
@@ -1074,6 +1158,26 @@ fn index_manifest_of(
         },
         preparation: computed.preparation.clone(),
         pca_weights: computed.weights.clone(),
+        anchoring: plan.anchoring.as_ref().map(|a| AnchoringManifest {
+            level: a.level.as_str(),
+            national: a.national.path.display().to_string(),
+            groups: {
+                let mut g: Vec<&str> = computed
+                    .anchoring
+                    .iter()
+                    .map(|s| s.group.as_str())
+                    .collect();
+                g.sort_unstable();
+                g.dedup();
+                g.len()
+            },
+            largest_shift: computed
+                .anchoring
+                .iter()
+                .map(|s| s.shift.abs())
+                .fold(0.0, f64::max),
+            file: "anchoring.csv",
+        }),
         normalisation: computed.normalisation.clone(),
         missing_data: MissingData {
             missing_indicator_values,

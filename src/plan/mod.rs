@@ -210,6 +210,20 @@ pub struct Plan {
     pub weighting: [WeightMethod; 3],
     pub analysis: AnalysisPlan,
     pub uncertainty: Option<UncertaintyPlan>,
+    pub anchoring: Option<AnchoringPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnchoringPlan {
+    pub level: Level,
+    pub national: FileRef,
+    /// Scores given (true) or computed from national indicator data (false).
+    pub national_scores: bool,
+    pub national_id: String,
+    pub population: CovariatePlan,
+    pub population_year: Option<i64>,
+    pub include_partial: bool,
+    pub declared_at: Location,
 }
 
 /// The Monte Carlo over methodological choices.
@@ -427,6 +441,7 @@ impl Resolver<'_> {
                     ("[[indicator]]", !c.indicators.is_empty()),
                     ("[analysis]", c.analysis.is_some()),
                     ("[uncertainty]", c.uncertainty.is_some()),
+                    ("[anchoring]", c.anchoring.is_some()),
                 ];
                 for (what, present) in stray {
                     if present {
@@ -483,6 +498,7 @@ impl Resolver<'_> {
         let weighting = self.weighting(c, &nodes);
         let analysis = self.analysis(c);
         let uncertainty = self.uncertainty(c, &keys);
+        let anchoring = self.anchoring(c, &keys);
         let scope = match &c.normalisation.scope {
             Some(s) if *s.get_ref() == Scope::PerYear && keys.year.is_none() => {
                 self.problem(
@@ -508,6 +524,7 @@ impl Resolver<'_> {
             weighting,
             analysis,
             uncertainty,
+            anchoring,
         }
     }
 
@@ -596,6 +613,52 @@ impl Resolver<'_> {
             aggregation,
             aggregation_levels,
             imputation: u.imputation.iter().map(|m| *m.get_ref()).collect(),
+            declared_at: here,
+        })
+    }
+
+    fn anchoring(&mut self, c: &PipelineConfig, keys: &KeyColumns) -> Option<AnchoringPlan> {
+        let cfg = c.anchoring.as_ref()?;
+        let here = self.at(cfg);
+        let a = cfg.get_ref();
+        if keys.group.is_none() {
+            self.problem(
+                here.clone(),
+                "anchoring needs groups ([territories] group = …): the national units",
+            );
+        }
+        let level = match a.level.as_ref().map(|l| l.get_ref().as_str()) {
+            None | Some("component") => Level::Component,
+            Some("dimension") => Level::Dimension,
+            Some(other) => {
+                let at = self.at(a.level.as_ref().expect("given"));
+                self.problem(
+                    at,
+                    format!(
+                        "anchoring level must be \"component\" or \"dimension\", got \"{other}\""
+                    ),
+                );
+                Level::Component
+            }
+        };
+        let n = a.national.get_ref();
+        let (path, scores) = match (&n.scores, &n.data) {
+            (Some(p), None) => (p, true),
+            (None, Some(p)) => (p, false),
+            _ => {
+                self.problem(self.at(&a.national), "national needs one of `scores` (a table of national scores) or `data` (national indicator data)");
+                return None;
+            }
+        };
+        let national = self.file(path, None, n.separator.as_ref(), n.decimal.as_ref());
+        Some(AnchoringPlan {
+            level,
+            national,
+            national_scores: scores,
+            national_id: n.id.get_ref().clone(),
+            population: self.covariate(&a.population),
+            population_year: a.population_year,
+            include_partial: a.include_partial,
             declared_at: here,
         })
     }

@@ -165,3 +165,135 @@ fn uncertainty_gives_rank_intervals_and_sensitivities_deterministically() {
         stderr(&o)
     );
 }
+
+/// Wide scores by territory: column → values.
+fn wide(dir: &TempDir, out: &str) -> DataFrame {
+    read_csv(&dir.join(&format!("{out}/scores_wide.csv")))
+}
+
+#[test]
+fn anchoring_makes_the_population_weighted_mean_the_national_score() {
+    let population = "code,pop\nT1,1\nT2,3\nT3,2\nT4,2\n";
+    for mode in ["scores", "data"] {
+        let dir = small_project(SMALL_TOML, SMALL_CSV);
+        dir.write("pop.csv", population);
+        // National scores: given, or computed from national indicator data with the
+        // pipeline's framework (here the national data is scored as a run would be).
+        let national = if mode == "scores" {
+            dir.write("national.csv", "country,c1,c2\nX,50,60\nY,40,30\n");
+            "national = { scores = \"national.csv\", id = \"country\" }"
+        } else {
+            dir.write(
+                "national.csv",
+                "country,a,b,c,d\nX,2.5,25,5,150\nY,3.5,35,8,350\n",
+            );
+            "national = { data = \"national.csv\", id = \"country\" }"
+        };
+        let anchored = SMALL_TOML.replace(
+            "[index]",
+            &format!("[anchoring]\n{national}\npopulation = {{ path = \"pop.csv\", territory = \"code\", column = \"pop\" }}\n\n[index]"),
+        );
+        dir.write("anchored.toml", &anchored);
+        for (file, out) in [("small.toml", "plain"), ("anchored.toml", "anchored")] {
+            let o = bienvivre(dir.path(), &["run", file, "-q", "-o", out]);
+            assert!(o.status.success(), "{mode}: {}", stderr(&o));
+        }
+        let (plain, anch) = (wide(&dir, "plain"), wide(&dir, "anchored"));
+        let shifts = read_csv(&dir.join("anchored/anchoring.csv"));
+        let national_of = |g: &str, node: &str| -> f64 {
+            let f = shifts
+                .clone()
+                .lazy()
+                .filter(col("group").eq(lit(g)).and(col("node_id").eq(lit(node))))
+                .collect()
+                .unwrap();
+            floats(&f, "national")[0].unwrap()
+        };
+        if mode == "scores" {
+            assert_eq!(
+                (national_of("X", "c1"), national_of("Y", "c2")),
+                (50.0, 30.0)
+            );
+        }
+        let pop = [1.0, 3.0, 2.0, 2.0];
+        for node in ["c1", "c2"] {
+            let (p, a) = (floats(&plain, node), floats(&anch, node));
+            for (group, rows) in [("X", [0, 1]), ("Y", [2, 3])] {
+                // One shift per group…
+                let s0 = a[rows[0]].unwrap() - p[rows[0]].unwrap();
+                let s1 = a[rows[1]].unwrap() - p[rows[1]].unwrap();
+                assert!((s0 - s1).abs() < 1e-12, "{mode} {node} {group}");
+                // …that puts the population-weighted mean on the national score.
+                let mean = rows.iter().map(|&r| pop[r] * a[r].unwrap()).sum::<f64>()
+                    / rows.iter().map(|&r| pop[r]).sum::<f64>();
+                assert!(
+                    (mean - national_of(group, node)).abs() < 1e-9,
+                    "{mode} {node} {group}: {mean}"
+                );
+            }
+        }
+        // The dimension is recomputed from the anchored components.
+        let (c1, c2) = (floats(&anch, "c1"), floats(&anch, "c2"));
+        for (r, d) in floats(&anch, "dim").into_iter().enumerate() {
+            let want = (c1[r].unwrap() + c2[r].unwrap()) / 2.0;
+            assert!((d.unwrap() - want).abs() < 1e-9);
+        }
+    }
+}
+
+#[test]
+fn euspi_anchored_on_national_data_matches_the_official_scores() {
+    let (Some(_), Some(official), Some(_)) = (
+        shared("euspi2020/national_raw.csv"),
+        shared("euspi2020/official_scores.csv"),
+        shared("nuts/nuts2_population_2016_2018.csv"),
+    ) else {
+        return;
+    };
+    // The EU-SPI pipeline, anchored as the EC does: national components from the national
+    // raw data with the same framework, Eurostat populations of 1 January 2018.
+    let shared_dir = std::path::absolute(root().join("../shared")).unwrap();
+    let base = std::fs::read_to_string(root().join("pipelines/euspi2020.toml")).unwrap();
+    let anchoring = format!(
+        "[anchoring]\nnational = {{ data = \"{0}/data/euspi2020/national_raw.csv\", id = \"country\" }}\npopulation = {{ path = \"{0}/data/nuts/nuts2_population_2016_2018.csv\", territory = \"nuts_id\", year = \"year\", column = \"population\" }}\npopulation_year = 2018\ninclude_partial = true\n\n[index]",
+        shared_dir.display()
+    );
+    let text = base
+        .replace("../../shared", &shared_dir.display().to_string())
+        .replacen("[index]", &anchoring, 1);
+    let dir = TempDir::new("euspi-anchored");
+    dir.write("anchored.toml", &text);
+    let o = bienvivre(dir.path(), &["run", "anchored.toml", "-q", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ours = wide(&dir, "out");
+    let row: std::collections::HashMap<String, usize> = strings(&ours, "territory_id")
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (t, i))
+        .collect();
+    let official = read_csv(&official);
+    let (mut worst, mut sum, mut n) = (0.0f64, 0.0, 0);
+    for c in official.get_column_names().iter().skip(3) {
+        let theirs = floats(&official, c);
+        let mine = floats(&ours, c);
+        for (id, t) in strings(&official, "nuts_id").iter().zip(theirs) {
+            let (Some(t), Some(m)) = (t, mine[row[id]]) else {
+                continue;
+            };
+            worst = worst.max((t - m).abs());
+            sum += (t - m).abs();
+            n += 1;
+        }
+    }
+    eprintln!(
+        "euspi2020 anchored: {n} components, max |ours − official| {worst:.3}, mean {:.4}",
+        sum / n as f64
+    );
+    // The population vintage the EC used is unknown; with these populations the README
+    // finds max 0.137 and mean 0.0057, which this reproduces.
+    assert!(
+        n == 2772 && worst < 0.14 && sum / (n as f64) < 0.006,
+        "{worst} {}",
+        sum / n as f64
+    );
+}
