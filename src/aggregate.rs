@@ -129,9 +129,7 @@ pub fn ranks(plan: &Plan) -> Vec<Expr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, LoadedConfig};
     use crate::plan;
-    use std::path::PathBuf;
 
     const FRAMEWORK: &str = r#"
 [pipeline]
@@ -187,12 +185,7 @@ aggregation = { method = "arithmetic", min_share = 0.7 }
                 "[[indicator]]\nid = \"{id}\"\ncomponent = \"{comp}\"\ndirection = \"higher_is_better\"\ngoalposts = \"observed\"\nweight = {w}\n"
             ));
         }
-        let path = PathBuf::from("t.toml");
-        let config = config::parse(&path, &text).unwrap();
-        plan::resolve(&LoadedConfig { path, text, config })
-            .unwrap()
-            .index
-            .unwrap()
+        plan::test_plan(&text)
     }
 
     fn scores(rows: &[(&str, Option<f64>)]) -> DataFrame {

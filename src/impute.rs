@@ -269,9 +269,7 @@ pub fn screen(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, LoadedConfig};
     use crate::plan;
-    use std::path::PathBuf;
 
     /// A one-indicator plan imputed by `method`, and its imputed values and flags over
     /// `rows` of (territory, group, year, value).
@@ -279,12 +277,7 @@ mod tests {
         let text = format!(
             "[pipeline]\nid = \"t\"\n[territories]\nid = \"code\"\ngroup = \"g\"\nyear = \"year\"\n[[source]]\npath = \"x.csv\"\n[imputation]\nmethod = \"{method}\"\nmax_gap = 2\n[index]\nid = \"idx\"\n[[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\ndimension = \"d\"\n[[indicator]]\nid = \"x\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\ngoalposts = \"observed\"\n"
         );
-        let path = PathBuf::from("t.toml");
-        let config = config::parse(&path, &text).unwrap();
-        let plan = plan::resolve(&LoadedConfig { path, text, config })
-            .unwrap()
-            .index
-            .unwrap();
+        let plan = plan::test_plan(&text);
         let frame = df!(
             TERRITORY_ID => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
             GROUP => rows.iter().map(|r| r.1).collect::<Vec<_>>(),

@@ -413,9 +413,7 @@ pub fn declared_at(plan: &Plan, id: &str) -> Location {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, LoadedConfig};
     use crate::plan;
-    use std::path::PathBuf;
 
     /// A plan with one indicator per `(id, direction, settings)`, and normalised values of
     /// `rows` (one value per indicator and row; `years` when given).
@@ -438,12 +436,7 @@ mod tests {
                 "[[indicator]]\nid = \"{id}\"\ncomponent = \"c\"\ndirection = \"{direction}\"\n{settings}\n"
             ));
         }
-        let path = PathBuf::from("t.toml");
-        let config = config::parse(&path, &text).unwrap();
-        let plan = plan::resolve(&LoadedConfig { path, text, config })
-            .unwrap()
-            .index
-            .unwrap();
+        let plan = plan::test_plan(&text);
         let mut columns: Vec<Column> = indicators
             .iter()
             .enumerate()

@@ -594,6 +594,26 @@ fn prepare(
     Ok((frame, report, warnings))
 }
 
+/// A cell of the frame as text, for messages.
+fn cell(frame: &DataFrame, name: &str, row: usize) -> String {
+    frame
+        .column(name)
+        .ok()
+        .and_then(|c| c.get(row).ok())
+        .map(|v| v.to_string().trim_matches('"').to_owned())
+        .unwrap_or_default()
+}
+
+/// "territory" or "territory, year" of a row, for messages.
+fn territory_at(plan: &Plan, frame: &DataFrame, row: usize) -> String {
+    let territory = cell(frame, TERRITORY_ID, row);
+    if plan.has_years() {
+        format!("{territory}, {}", cell(frame, YEAR, row))
+    } else {
+        territory
+    }
+}
+
 /// Geometric and harmonic means (and power means with p < 0) are undefined for inputs
 /// ≤ 0, yet would quietly come out as 0: report each such parent with its first case.
 fn check_positive_inputs(plan: &Plan, frame: &DataFrame) -> Result<(), Error> {
@@ -620,18 +640,7 @@ fn check_positive_inputs(plan: &Plan, frame: &DataFrame) -> Result<(), Error> {
         let Some((child, row, value)) = found else {
             continue;
         };
-        let at = |name: &str| {
-            frame
-                .column(name)
-                .ok()
-                .and_then(|c| c.get(row).ok())
-                .map(|v| v.to_string().trim_matches('"').to_owned())
-                .unwrap_or_default()
-        };
-        let mut territory = at(TERRITORY_ID);
-        if plan.has_years() {
-            territory = format!("{territory}, {}", at(YEAR));
-        }
+        let territory = territory_at(plan, frame, row);
         problems.push(
             Problem::new(
                 Location::Nowhere,
@@ -670,18 +679,8 @@ fn check_finite(plan: &Plan, frame: &DataFrame) -> Result<(), Error> {
         else {
             continue;
         };
-        let at = |name: &str| {
-            frame
-                .column(name)
-                .ok()
-                .and_then(|c| c.get(row).ok())
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        };
-        let mut territory = at(TERRITORY_ID).trim_matches('"').to_owned();
-        if plan.has_years() {
-            territory = format!("{territory}, {}", at(YEAR));
-        }
+        let at = |name: &str| cell(frame, name, row);
+        let territory = territory_at(plan, frame, row);
         let children: Vec<String> = node
             .children
             .iter()

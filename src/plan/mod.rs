@@ -1646,6 +1646,21 @@ impl Resolver<'_> {
     }
 }
 
+/// The index plan of a pipeline written in `text` (for the stages' unit tests).
+#[cfg(test)]
+pub(crate) fn test_plan(text: &str) -> Plan {
+    let path = PathBuf::from("t.toml");
+    let config = crate::config::parse(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    resolve(&LoadedConfig {
+        path,
+        text: text.to_owned(),
+        config,
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+    .index
+    .expect("an [index]")
+}
+
 pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id
