@@ -61,15 +61,21 @@ pub struct ResolvedNormalisation {
     pub observed: Option<Stats>,
 }
 
-/// Statistics of one indicator over the rows of one scope.
+/// Statistics of one indicator over the rows of one scope (mean and sd for z-scores only).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Stats {
     pub min: f64,
     pub max: f64,
+    #[serde(skip_serializing_if = "is_nan")]
     pub mean: f64,
     /// Sample standard deviation (n − 1).
+    #[serde(skip_serializing_if = "is_nan")]
     pub sd: f64,
     pub n: u32,
+}
+
+fn is_nan(x: &f64) -> bool {
+    x.is_nan()
 }
 
 /// −1 when lower is better: data-driven methods normalise the direction-adjusted value.
@@ -100,15 +106,22 @@ fn needs_stats(n: &Normalisation) -> bool {
     )
 }
 
-fn stats_exprs(spec: &IndicatorSpec, id: &str) -> [Expr; 5] {
+/// The statistics an indicator's method uses (only z-scores need the mean and sd).
+fn stats_exprs(spec: &IndicatorSpec, id: &str) -> Vec<Expr> {
     let v = value(spec, id);
-    [
+    let mut e = vec![
         v.clone().min().alias(format!("min:{id}")),
         v.clone().max().alias(format!("max:{id}")),
-        v.clone().mean().alias(format!("mean:{id}")),
-        v.clone().std(1).alias(format!("sd:{id}")),
-        v.count().cast(DataType::UInt32).alias(format!("n:{id}")),
-    ]
+        v.clone()
+            .count()
+            .cast(DataType::UInt32)
+            .alias(format!("n:{id}")),
+    ];
+    if matches!(spec.normalisation, Normalisation::ZScore { .. }) {
+        e.push(v.clone().mean().alias(format!("mean:{id}")));
+        e.push(v.std(1).alias(format!("sd:{id}")));
+    }
+    e
 }
 
 /// Statistics per scope: one row (global) or one per year, with the year first.
@@ -146,7 +159,7 @@ fn stats_at(df: &DataFrame, id: &str, row: usize) -> Option<Stats> {
     Some(Stats {
         min: f("min")?,
         max: f("max")?,
-        mean: f("mean")?,
+        mean: f("mean").unwrap_or(f64::NAN),
         sd: f("sd").unwrap_or(f64::NAN),
         n: f("n")? as u32,
     })
