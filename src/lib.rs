@@ -19,6 +19,7 @@ pub mod progress;
 pub mod relational;
 pub mod render;
 pub mod run;
+pub mod stats;
 pub mod synth;
 pub mod transform;
 pub mod weight;

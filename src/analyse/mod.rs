@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::ingest::Covariate;
 use crate::plan::{Level, Plan, ScorecardPlan, TERRITORY_ID, TERRITORY_NAME, YEAR};
+use crate::stats;
 use crate::weight;
 
 pub mod uncertainty;
@@ -252,20 +253,14 @@ pub fn coherence(plan: &Plan, frame: &DataFrame) -> PolarsResult<(DataFrame, Coh
     Ok((df, summary))
 }
 
-/// Median, and the median absolute deviation from it.
+/// Median, and the median absolute deviation from it (`v` not empty).
 fn median_mad(v: &mut [f64]) -> (f64, f64) {
-    let median = |v: &mut [f64]| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        let m = v.len() / 2;
-        if v.len() % 2 == 1 {
-            v[m]
-        } else {
-            (v[m - 1] + v[m]) / 2.0
-        }
-    };
-    let med = median(v);
+    let med = stats::median(v).expect("peers have values");
     let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
-    (med, median(&mut dev))
+    (
+        med,
+        stats::median(&mut dev).expect("as many deviations as values"),
+    )
 }
 
 /// The `peers` territories closest to each territory on the covariate (itself excluded,

@@ -23,6 +23,7 @@ use crate::plan::{
     Goalposts, Level, Mean, Normalisation, Plan, TERRITORY_ID, TERRITORY_NAME, UncertaintyPlan,
     YEAR,
 };
+use crate::stats::quantile;
 use crate::synth::Rng;
 
 /// A territory (× year).
@@ -138,13 +139,6 @@ fn ranks(plan: &Plan, frame: &DataFrame) -> PolarsResult<Ranks> {
 fn one(plan: &Plan, frame: &DataFrame) -> Result<Ranks, String> {
     let computed = crate::run::compute(plan, frame.clone()).map_err(|e| e.to_string())?;
     ranks(plan, &computed.frame).map_err(|e| e.to_string())
-}
-
-/// Linear interpolation between order statistics (R's type 7).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * q;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
 fn mean_abs_shift(nominal: &Ranks, run: &Ranks) -> (f64, f64) {

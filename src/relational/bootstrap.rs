@@ -17,6 +17,7 @@ use super::cells::Cells;
 use super::{ALL, SUBGROUP};
 use crate::plan::rci::RciPlan;
 use crate::plan::{TERRITORY_ID, YEAR};
+use crate::stats::{fnv1a, quantile};
 use crate::synth::Rng;
 
 /// Group key of a table row: territory (or ALL), year, subgroup label.
@@ -214,18 +215,7 @@ fn merge(acc: &mut Replicates, other: &Replicates) {
 /// Quantiles α/2 and 1 − α/2 with linear interpolation between order statistics.
 fn percentile_interval(v: &mut [f64], alpha: f64) -> (f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
-    let q = |p: f64| {
-        let h = (v.len() - 1) as f64 * p;
-        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
-    };
-    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    (quantile(v, alpha / 2.0), quantile(v, 1.0 - alpha / 2.0))
 }
 
 #[cfg(test)]

@@ -267,9 +267,7 @@ pub fn file_stem(id: &str) -> String {
     if clean == id && !id.is_empty() {
         clean
     } else {
-        let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-        });
+        let h = crate::stats::fnv1a(id);
         format!("{clean}_{:06x}", h & 0xff_ffff)
     }
 }
