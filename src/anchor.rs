@@ -38,36 +38,42 @@ type National = HashMap<(String, Option<i64>), HashMap<String, f64>>;
 fn national(plan: &Plan, a: &AnchoringPlan) -> Result<National, Error> {
     let mut out: National = HashMap::new();
     if a.national_scores {
-        let raw = ingest::read_file(&a.national, &HashMap::new(), &[])
+        let raw = crate::load::read_file(&a.national, &Default::default())
             .map_err(|p| Error::Compute(Problems(vec![p])))?;
         let mut need = vec![("national id", a.national_id.as_str())];
         if let Some(y) = &plan.keys.year {
             need.push(("year", y.as_str()));
         }
-        let problems = raw.missing_columns(&need, &a.declared_at);
+        let mut problems = raw.missing_columns(&need, &a.declared_at);
         if !problems.is_empty() {
             return Err(Error::Compute(Problems(problems)));
         }
-        let text = |c: &str| raw.df.column(c).and_then(|c| c.cast(&DataType::String));
-        let ids = text(&a.national_id)?;
-        let years = plan.keys.year.as_ref().map(|y| text(y)).transpose()?;
+        let missing = crate::plan::default_missing();
+        let mut cells = crate::load::CellProblems::new(&mut problems);
+        let ids = raw.text(&a.national_id).expect("checked column");
+        let years = plan
+            .keys
+            .year
+            .as_ref()
+            .map(|y| ingest::years(&raw, y, &mut cells));
         for node in plan.nodes.iter().filter(|n| n.rule.is_some()) {
-            let Ok(v) = text(&node.id) else { continue };
-            let v = v.str()?;
-            for i in 0..raw.df.height() {
-                let (Some(id), Some(x)) = (
-                    ids.str()?.get(i),
-                    v.get(i).and_then(|x| x.trim().parse::<f64>().ok()),
-                ) else {
+            if raw.df.column(&node.id).is_err() {
+                continue;
+            }
+            let values = ingest::numbers(&raw, &node.id, &missing, &mut cells);
+            for (i, x) in values.into_iter().enumerate() {
+                let (Some(id), Some(x)) = (ids.get(i).map(str::trim), x) else {
                     continue;
                 };
-                let year = years
-                    .as_ref()
-                    .and_then(|y| y.str().ok()?.get(i)?.trim().parse::<i64>().ok());
-                out.entry((id.trim().to_owned(), year))
+                let year = years.as_ref().and_then(|y| y.get(i));
+                out.entry((id.to_owned(), year))
                     .or_default()
                     .insert(node.id.clone(), x);
             }
+        }
+        cells.finish();
+        if !problems.is_empty() {
+            return Err(Error::Compute(Problems(problems)));
         }
         return Ok(out);
     }

@@ -97,6 +97,12 @@ pub struct GenerateArgs {
 
 /// Runs the parsed command; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
+    if matches!(
+        cli.command,
+        Command::Run { .. } | Command::Plot { .. } | Command::Uncertainty { .. }
+    ) {
+        bienvivre::write::install_signal_cleanup();
+    }
     let result = match &cli.command {
         Command::Run {
             pipeline,

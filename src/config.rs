@@ -82,6 +82,10 @@ pub struct NationalConfig {
     pub id: Spanned<String>,
     pub separator: Option<Spanned<String>>,
     pub decimal: Option<Spanned<String>>,
+    /// Thousands separator in numbers (e.g. `.` with decimal `,`); none by default.
+    pub thousands: Option<Spanned<String>>,
+    /// Character encoding (default UTF-8; e.g. `windows-1252`, `latin1`).
+    pub encoding: Option<Spanned<String>>,
 }
 
 /// The choices the uncertainty analysis varies, each run drawing one of each.
@@ -174,6 +178,10 @@ pub struct SourceConfig {
     pub separator: Option<Spanned<String>>,
     /// CSV decimal mark, `.` (default) or `,`.
     pub decimal: Option<Spanned<String>>,
+    /// Thousands separator in numbers (e.g. `.` with decimal `,`); none by default.
+    pub thousands: Option<Spanned<String>>,
+    /// Character encoding (default UTF-8; e.g. `windows-1252`, `latin1`).
+    pub encoding: Option<Spanned<String>>,
     /// Cell texts that mean "missing" (default: empty, NA, N/A, n/a, NaN, :, ..).
     pub missing_values: Option<Vec<String>>,
     #[serde(default)]
@@ -513,6 +521,10 @@ pub struct MicrodataConfig {
     pub format: Option<Format>,
     pub separator: Option<Spanned<String>>,
     pub decimal: Option<Spanned<String>>,
+    /// Thousands separator in numbers (e.g. `.` with decimal `,`); none by default.
+    pub thousands: Option<Spanned<String>>,
+    /// Character encoding (default UTF-8; e.g. `windows-1252`, `latin1`).
+    pub encoding: Option<Spanned<String>>,
     /// Column with the territory of each respondent.
     pub territory: Spanned<String>,
     pub year: Option<Spanned<String>>,
@@ -637,6 +649,10 @@ pub struct CovariateConfig {
     pub format: Option<Format>,
     pub separator: Option<Spanned<String>>,
     pub decimal: Option<Spanned<String>>,
+    /// Thousands separator in numbers (e.g. `.` with decimal `,`); none by default.
+    pub thousands: Option<Spanned<String>>,
+    /// Character encoding (default UTF-8; e.g. `windows-1252`, `latin1`).
+    pub encoding: Option<Spanned<String>>,
     /// Column with the territory ids (as in the scores).
     pub territory: Spanned<String>,
     /// Column with the year, when the covariate varies by year.
@@ -669,14 +685,13 @@ pub struct MapConfig {
 /// Errors loading a pipeline file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read pipeline file {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read pipeline file {}: {why}", path.display())]
+    Read { path: PathBuf, why: String },
     #[error("{0}")]
     Parse(Problem),
+    /// Numbers no setting can mean: NaN, ±inf, or beyond f64's range.
+    #[error("{0}")]
+    Values(crate::diagnostic::Problems),
 }
 
 /// A parsed pipeline with the text it came from (spans point into it).
@@ -690,7 +705,7 @@ pub struct LoadedConfig {
 impl LoadedConfig {
     /// SHA-256 of the pipeline file, for the manifest.
     pub fn sha256(&self) -> String {
-        crate::ingest::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+        crate::load::file::hex(&<sha2::Sha256 as sha2::Digest>::digest(
             self.text.as_bytes(),
         ))
     }
@@ -702,9 +717,19 @@ impl LoadedConfig {
 }
 
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let read_error = |why: String| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        why,
+    };
+    let bytes = crate::files::read_regular(path).map_err(read_error)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = crate::diagnostic::line_column(
+            &String::from_utf8_lossy(e.as_bytes()),
+            e.utf8_error().valid_up_to(),
+        );
+        read_error(format!(
+            "invalid UTF-8 at line {line}, column {column} (TOML files are UTF-8)"
+        ))
     })?;
     let config = parse(path, &text)?;
     Ok(LoadedConfig {
@@ -715,6 +740,10 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<PipelineConfig, ConfigError> {
+    let non_finite = non_finite_numbers(path, text);
+    if !non_finite.is_empty() {
+        return Err(ConfigError::Values(crate::diagnostic::Problems(non_finite)));
+    }
     toml::from_str(text).map_err(|e| {
         let location = match e.span() {
             Some(span) => Location::config_at(path, text, span.start),
@@ -730,9 +759,75 @@ pub fn parse(path: &Path, text: &str) -> Result<PipelineConfig, ConfigError> {
     })
 }
 
+/// Every float of the document that is not a finite number (`nan`, `inf`, `1e400`), with
+/// its line and column. No setting of a pipeline (caps, targets, goalposts, weights, `p`,
+/// thresholds…) means anything with one, so the whole class is refused here, whatever key
+/// it sits under, before serde sees the values.
+fn non_finite_numbers(path: &Path, text: &str) -> Vec<Problem> {
+    use toml::de::{DeTable, DeValue};
+    fn walk(key: &str, v: &Spanned<DeValue<'_>>, out: &mut Vec<(std::ops::Range<usize>, String)>) {
+        match v.get_ref() {
+            DeValue::Float(f) => {
+                let written = f.as_str();
+                let plain = written.replace('_', "");
+                let lower = plain.to_ascii_lowercase();
+                let why = if lower.contains("nan") || lower.contains("inf") {
+                    Some("is not a finite number")
+                } else if plain.parse::<f64>().is_ok_and(|x| !x.is_finite()) {
+                    Some("is out of range (beyond ±1.8e308)")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    out.push((v.span(), format!("{key} = {written}: {why}")));
+                }
+            }
+            DeValue::Array(a) => {
+                for e in a {
+                    walk(key, e, out);
+                }
+            }
+            DeValue::Table(t) => {
+                for (k, e) in t.iter() {
+                    walk(k.get_ref(), e, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Syntax errors are left to the deserializer, which reports them with their place.
+    let Ok(root) = DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for (k, v) in root.get_ref().iter() {
+        walk(k.get_ref(), v, &mut found);
+    }
+    found
+        .into_iter()
+        .map(|(span, message)| Problem::new(Location::config_at(path, text, span.start), message))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_numbers_are_refused_wherever_they_are() {
+        let text = "a = 1.0\n[x]\ncap_max = nan\nt = [1.0, -inf]\n[[y]]\nw = 1e400\nz = +inf\n";
+        let problems = non_finite_numbers(Path::new("p.toml"), text);
+        let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "p.toml:3:11: cap_max = nan: is not a finite number",
+                "p.toml:4:11: t = -inf: is not a finite number",
+                "p.toml:6:5: w = 1e400: is out of range (beyond ±1.8e308)",
+                "p.toml:7:5: z = +inf: is not a finite number",
+            ]
+        );
+    }
 
     const MINIMAL: &str = r#"
 [pipeline]

@@ -21,9 +21,10 @@ pub enum Location {
     Data {
         file: PathBuf,
         row: Option<usize>,
+        /// The physical line (1-based) where the row starts, for text files: it differs
+        /// from `row + 1` after quoted line breaks and skipped blank lines.
+        line: Option<u32>,
         column: Option<String>,
-        /// Whether the file has a header line, so that `row` maps to `line = row + 1`.
-        header_line: bool,
     },
     /// Not tied to a file (e.g. the output directory).
     Nowhere,
@@ -44,22 +45,32 @@ impl Location {
         Location::Data {
             file: file.to_path_buf(),
             row: None,
+            line: None,
             column: None,
-            header_line: true,
+        }
+    }
+
+    /// A physical line of a text file, when no data row is meant (a header, a bad byte).
+    pub fn data_line(file: &Path, line: usize) -> Self {
+        Location::Data {
+            file: file.to_path_buf(),
+            row: None,
+            line: Some(u32::try_from(line).unwrap_or(u32::MAX)),
+            column: None,
         }
     }
 
     pub fn data_cell(
         file: &Path,
         row: Option<usize>,
+        line: Option<usize>,
         column: Option<&str>,
-        header_line: bool,
     ) -> Self {
         Location::Data {
             file: file.to_path_buf(),
             row,
+            line: line.map(|l| u32::try_from(l).unwrap_or(u32::MAX)),
             column: column.map(str::to_owned),
-            header_line,
         }
     }
 }
@@ -73,14 +84,15 @@ impl fmt::Display for Location {
             Location::Data {
                 file,
                 row,
+                line,
                 column,
-                header_line,
             } => {
                 write!(f, "{}", file.display())?;
-                match (row, header_line) {
-                    (Some(r), true) => write!(f, ": row {r} (line {})", r + 1)?,
-                    (Some(r), false) => write!(f, ": row {r}")?,
-                    (None, _) => {}
+                match (row, line) {
+                    (Some(r), Some(l)) => write!(f, ": row {r} (line {l})")?,
+                    (Some(r), None) => write!(f, ": row {r}")?,
+                    (None, Some(l)) => write!(f, ": line {l}")?,
+                    (None, None) => {}
                 }
                 if let Some(c) = column {
                     write!(f, ", column \"{c}\"")?;
@@ -231,7 +243,7 @@ mod tests {
 
     #[test]
     fn data_location_shows_row_line_and_column() {
-        let l = Location::data_cell(Path::new("d.csv"), Some(3), Some("x"), true);
+        let l = Location::data_cell(Path::new("d.csv"), Some(3), Some(4), Some("x"));
         assert_eq!(l.to_string(), "d.csv: row 3 (line 4), column \"x\"");
     }
 }

@@ -7,22 +7,18 @@
 //! several sources are joined on the territory keys. All problems of a phase (columns, then
 //! cells) are collected before reporting.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Cursor;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use sha2::{Digest, Sha256};
 
-use crate::config::{Format, Layout};
+use crate::config::Layout;
 use crate::diagnostic::{Location, Problem, Problems, closest, list};
-use crate::plan::{
-    FileRef, GROUP, IndicatorSpec, Plan, SourcePlan, TERRITORY_ID, TERRITORY_NAME, YEAR,
-};
+use crate::load::cell::{self, CellError};
+use crate::load::file::MAX_CELL_PROBLEMS;
+use crate::load::{CellProblems, RawFile, ReadOptions, read_file};
+use crate::plan::{GROUP, IndicatorSpec, Plan, SourcePlan, TERRITORY_ID, TERRITORY_NAME, YEAR};
 use crate::transform;
-
-/// At most this many bad cells are listed per column; the rest are counted.
-const MAX_CELL_PROBLEMS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -104,7 +100,7 @@ pub fn load(plan: &Plan) -> Result<Table, IngestError> {
         path: plan.sources[0].file.path.clone(),
         source,
     })?;
-    let inputs = raws.iter().map(|r| r.raw.summary()).collect();
+    let inputs = raws.iter().map(|r| summary(&r.raw)).collect();
     Ok(Table { frame, inputs })
 }
 
@@ -120,112 +116,19 @@ impl std::ops::Deref for RawSource<'_> {
     }
 }
 
-/// A data file read into memory: digest and the parsed table.
-#[derive(Debug)]
-pub struct RawFile {
-    pub path: PathBuf,
-    pub csv: bool,
-    pub sha256: String,
-    pub bytes: u64,
-    /// CSV: every column as text unless typed on request. Parquet: as stored.
-    pub df: DataFrame,
-}
-
-impl RawFile {
-    /// Location of a cell (row is 0-based here, shown 1-based).
-    pub fn cell(&self, row: usize, column: Option<&str>) -> Location {
-        Location::data_cell(&self.path, Some(row + 1), column, self.csv)
-    }
-
-    pub fn columns(&self) -> Vec<String> {
-        self.df
-            .get_column_names()
-            .iter()
-            .map(|c| c.to_string())
-            .collect()
-    }
-
-    pub fn summary(&self) -> InputSummary {
-        InputSummary {
-            path: self.path.clone(),
-            sha256: self.sha256.clone(),
-            bytes: self.bytes,
-            rows: self.df.height(),
-        }
+pub fn summary(raw: &RawFile) -> InputSummary {
+    InputSummary {
+        path: raw.path.clone(),
+        sha256: raw.sha256.clone(),
+        bytes: raw.bytes,
+        rows: raw.df.height(),
     }
 }
 
 fn read(sp: &SourcePlan) -> Result<RawSource<'_>, Problem> {
     Ok(RawSource {
         plan: sp,
-        raw: read_file(&sp.file, &HashMap::new(), &[])?,
-    })
-}
-
-/// Reads a whole file. CSV columns are text, except those in `typed` (polars parses them,
-/// which is much faster on large microdata; `null_values` become nulls). A typed parse
-/// failure is reported by the caller re-reading as text, to name the row.
-pub fn read_file(
-    file: &FileRef,
-    typed: &HashMap<String, DataType>,
-    null_values: &[String],
-) -> Result<RawFile, Problem> {
-    let bytes = std::fs::read(&file.path).map_err(|e| {
-        let what = if e.kind() == std::io::ErrorKind::NotFound {
-            format!("input file not found: {}", file.path.display())
-        } else {
-            format!("cannot read input file {}: {e}", file.path.display())
-        };
-        Problem::new(file.declared_at.clone(), what)
-    })?;
-    let sha256 = hex(&Sha256::digest(&bytes));
-    let len = bytes.len() as u64;
-    let here = Location::data_file(&file.path);
-    let df = match file.format {
-        Format::Csv => {
-            if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-                return Err(Problem::new(here, "the file is empty (no header, no rows)"));
-            }
-            let schema = (!typed.is_empty()).then(|| {
-                Arc::new(Schema::from_iter(
-                    typed
-                        .iter()
-                        .map(|(name, dt)| Field::new(name.as_str().into(), dt.clone())),
-                ))
-            });
-            let nulls = (!null_values.is_empty()).then(|| {
-                NullValues::AllColumns(null_values.iter().map(|v| v.as_str().into()).collect())
-            });
-            let decimal_comma = file.decimal_comma;
-            let separator = file.separator;
-            CsvReadOptions::default()
-                .with_has_header(true)
-                .with_infer_schema_length(Some(0))
-                .with_schema_overwrite(schema)
-                .map_parse_options(|o| {
-                    o.with_separator(separator)
-                        .with_missing_is_null(true)
-                        .with_decimal_comma(decimal_comma)
-                        .with_null_values(nulls.clone())
-                })
-                .into_reader_with_file_handle(Cursor::new(bytes))
-                .finish()
-        }
-        Format::Parquet => ParquetReader::new(Cursor::new(bytes)).finish(),
-    }
-    .map_err(|e| Problem::new(here.clone(), format!("cannot parse the file: {e}")))?;
-    if df.height() == 0 {
-        return Err(Problem::new(
-            here,
-            "the table is empty: it has a header but no data rows",
-        ));
-    }
-    Ok(RawFile {
-        path: file.path.clone(),
-        csv: file.format == Format::Csv,
-        sha256,
-        bytes: len,
-        df,
+        raw: read_file(&sp.file, &ReadOptions::default())?,
     })
 }
 
@@ -443,43 +346,6 @@ pub(crate) fn unknown_column(
     .with_help(help)
 }
 
-/// Bad cells of one column: the first few with their rows, then a count.
-pub(crate) struct CellProblems<'a> {
-    out: &'a mut Vec<Problem>,
-    per_column: BTreeMap<String, usize>,
-}
-
-impl<'a> CellProblems<'a> {
-    pub fn new(out: &'a mut Vec<Problem>) -> Self {
-        CellProblems {
-            out,
-            per_column: BTreeMap::new(),
-        }
-    }
-
-    pub fn report(&mut self, location: Location, column: &str, message: String) {
-        let n = self.per_column.entry(column.to_owned()).or_insert(0);
-        *n += 1;
-        if *n <= MAX_CELL_PROBLEMS {
-            self.out.push(Problem::new(location, message));
-        }
-    }
-
-    pub fn finish(self, file: &Path) {
-        for (column, n) in self.per_column {
-            if n > MAX_CELL_PROBLEMS {
-                self.out.push(Problem::new(
-                    Location::data_cell(file, None, Some(&column), true),
-                    format!(
-                        "… and {} more bad cells in this column",
-                        n - MAX_CELL_PROBLEMS
-                    ),
-                ));
-            }
-        }
-    }
-}
-
 /// Parses keys and values of one source into typed columns:
 /// keys, then `raw:<id>` (wide) or `__code`, `__value` (long).
 fn parse_source(
@@ -489,11 +355,8 @@ fn parse_source(
     problems: &mut Vec<Problem>,
 ) -> Option<DataFrame> {
     let sp = raw.plan;
-    let mut cells = CellProblems {
-        out: problems,
-        per_column: BTreeMap::new(),
-    };
-    let missing: HashSet<&str> = sp.missing_values.iter().map(|s| s.trim()).collect();
+    let mut cells = CellProblems::new(problems);
+    let missing = &sp.missing_values;
     let mut columns: Vec<Column> = Vec::new();
 
     // Territory id: text, trimmed, never empty.
@@ -505,11 +368,7 @@ fn parse_source(
         .map(|(row, v)| {
             let v = v.map(str::trim).filter(|v| !v.is_empty());
             if v.is_none() {
-                cells.report(
-                    raw.cell(row, Some(id_name)),
-                    id_name,
-                    "empty territory id".into(),
-                );
+                cells.cell(raw, row, id_name, "empty territory id");
             }
             v
         })
@@ -529,22 +388,7 @@ fn parse_source(
     }
 
     if let Some(year_name) = &plan.keys.year {
-        let years: Int64Chunked = as_text(raw, year_name)
-            .iter()
-            .enumerate()
-            .map(|(row, v)| {
-                let parsed = v.map(str::trim).and_then(|v| v.parse::<i64>().ok());
-                if parsed.is_none() {
-                    let shown = v.map_or("an empty cell".to_owned(), |v| format!("\"{v}\""));
-                    cells.report(
-                        raw.cell(row, Some(year_name)),
-                        year_name,
-                        format!("year must be a whole number, got {shown}"),
-                    );
-                }
-                parsed
-            })
-            .collect();
+        let years = years(raw, year_name, &mut cells);
         columns.push(years.with_name(YEAR.into()).into_column());
     }
 
@@ -557,11 +401,11 @@ fn parse_source(
             for (id, column) in &binding.indicators {
                 let (_, spec) = specs[id.as_str()];
                 let check = domain_checked(spec);
-                let values = parse_numbers(raw, column, &missing, &mut cells, |_| Some(check));
+                let values = parse_numbers(raw, column, missing, &mut cells, |_| Some(check));
                 columns.push(values.with_name(Plan::raw_column(id).into()).into_column());
             }
             for name in &binding.denominators {
-                let values = parse_numbers(raw, name, &missing, &mut cells, |_| Some(None));
+                let values = parse_numbers(raw, name, missing, &mut cells, |_| Some(None));
                 columns.push(
                     values
                         .with_name(Plan::denominator_column(name).into())
@@ -589,14 +433,14 @@ fn parse_source(
                 .map(|v| v.map(str::trim))
                 .collect();
             let code_of_row: Vec<Option<&str>> = codes.iter().collect();
-            let values = parse_numbers(raw, value_col, &missing, &mut cells, |row| {
+            let values = parse_numbers(raw, value_col, missing, &mut cells, |row| {
                 code_of_row[row].and_then(|c| by_code.get(c).copied())
             });
             columns.push(codes.with_name("__code".into()).into_column());
             columns.push(values.with_name("__value".into()).into_column());
         }
     }
-    cells.finish(&sp.file.path);
+    cells.finish();
     if !problems.is_empty() {
         return None;
     }
@@ -606,6 +450,10 @@ fn parse_source(
 }
 
 fn as_text(raw: &RawSource<'_>, name: &str) -> StringChunked {
+    as_text_of(raw, name)
+}
+
+fn as_text_of(raw: &RawFile, name: &str) -> StringChunked {
     let column = raw
         .df
         .column(name)
@@ -624,76 +472,96 @@ fn domain_checked(spec: &IndicatorSpec) -> Option<&IndicatorSpec> {
     spec.denominator.is_none().then_some(spec)
 }
 
+/// A year column: whole numbers, also when stored as floats (`2022.0`); every bad cell reported.
+pub(crate) fn years(raw: &RawFile, name: &str, cells: &mut CellProblems<'_>) -> Int64Chunked {
+    let column = raw
+        .df
+        .column(name)
+        .expect("columns are bound before parsing");
+    if column.dtype().is_float() {
+        let f = column.cast(&DataType::Float64).expect("float casts to f64");
+        return f
+            .f64()
+            .expect("cast to f64")
+            .iter()
+            .enumerate()
+            .map(|(row, v)| {
+                let y = v.and_then(cell::year_of_float);
+                if y.is_none() {
+                    let text = v.map_or(String::new(), |v| v.to_string());
+                    cells.cell(raw, row, name, year_problem(&text));
+                }
+                y
+            })
+            .collect();
+    }
+    as_text_of(raw, name)
+        .iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let text = v.map(cell::trim).unwrap_or("");
+            match cell::year(text) {
+                Ok(y) => Some(y),
+                Err(_) => {
+                    cells.cell(raw, row, name, year_problem(text));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn year_problem(text: &str) -> String {
+    if text.is_empty() {
+        "year must be a whole number, got an empty cell".into()
+    } else {
+        CellError::NotAYear {
+            text: text.to_owned(),
+        }
+        .to_string()
+    }
+}
+
 /// Parses a value column; `spec_of(row)` is None when the row is not used, else the
 /// indicator whose transform the value must fit (None: no such check).
 fn parse_numbers<'s>(
     raw: &RawSource<'_>,
     column: &str,
-    missing: &HashSet<&str>,
+    missing: &[String],
     cells: &mut CellProblems<'_>,
     spec_of: impl Fn(usize) -> Option<Option<&'s IndicatorSpec>>,
 ) -> Float64Chunked {
-    let sp = raw.plan;
     let source = raw
         .df
         .column(column)
         .expect("columns are bound before parsing");
     let numeric = source.dtype().is_primitive_numeric();
-    let text = if numeric {
-        None
-    } else {
-        Some(as_text(raw, column))
-    };
-    let floats = if numeric {
-        Some(
-            source
-                .cast(&DataType::Float64)
-                .expect("numeric casts to f64"),
-        )
-    } else {
-        None
-    };
-    let floats = floats
-        .as_ref()
-        .map(|c| c.f64().expect("cast to f64").clone());
-    let mut scratch = String::new();
+    let floats = numeric.then(|| {
+        source
+            .cast(&DataType::Float64)
+            .expect("numeric casts to f64")
+            .f64()
+            .expect("cast to f64")
+            .clone()
+    });
+    let text = (!numeric).then(|| as_text(raw, column));
+    let format = raw.number;
     (0..raw.df.height())
         .map(|row| {
             let spec = spec_of(row);
             let value = match (&floats, &text) {
                 (Some(f), _) => f.get(row),
                 (None, Some(t)) => {
-                    let cell = t.get(row)?;
-                    let trimmed = cell.trim();
-                    if missing.contains(trimmed) {
+                    let cell = cell::trim(t.get(row)?);
+                    if cell::is_missing(cell, missing) {
                         return None;
                     }
-                    let parsed = if sp.file.decimal_comma {
-                        scratch.clear();
-                        scratch.extend(
-                            trimmed
-                                .chars()
-                                .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}'))
-                                .map(|c| if c == ',' { '.' } else { c }),
-                        );
-                        scratch.parse::<f64>()
-                    } else {
-                        trimmed.parse::<f64>()
-                    };
-                    match parsed {
+                    match cell::number(cell, format) {
                         Ok(v) => Some(v),
-                        Err(_) => {
+                        Err(e) => {
+                            // Rows of codes no indicator uses are not read.
                             if spec.is_some() {
-                                let hint = if !sp.file.decimal_comma && trimmed.contains(',') {
-                                    " (a decimal comma? set decimal = \",\" on the source)"
-                                } else {
-                                    ""
-                                };
-                                cells.report(
-                                    raw.cell(row, Some(column)),
-                                    column,
-                                    format!("\"{cell}\" is not a number{hint}"),
-                                );
+                                cells.cell(raw, row, column, e);
                             }
                             return None;
                         }
@@ -703,15 +571,11 @@ fn parse_numbers<'s>(
             }?;
             let spec = spec?;
             if !value.is_finite() {
-                cells.report(
-                    raw.cell(row, Some(column)),
-                    column,
-                    format!("{value} is not a finite number"),
-                );
+                cells.cell(raw, row, column, format!("{value} is not a finite number"));
                 return None;
             }
             if let Some(why) = spec.and_then(|spec| transform::domain_error(spec, value)) {
-                cells.report(raw.cell(row, Some(column)), column, why);
+                cells.cell(raw, row, column, why);
                 return None;
             }
             Some(value)
@@ -767,12 +631,9 @@ fn duplicates(plan: &Plan, raw: &RawSource<'_>, df: &DataFrame, problems: &mut V
         let n = get("__n").unwrap_or_default();
         let first: usize = get("__first").and_then(|v| v.parse().ok()).unwrap_or(0);
         let last: usize = get("__last").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let line = |r: usize| {
-            if raw.csv {
-                format!("row {} (line {})", r + 1, r + 2)
-            } else {
-                format!("row {}", r + 1)
-            }
+        let line = |r: usize| match raw.lines.as_ref().and_then(|l| l.get(r)) {
+            Some(l) => format!("row {} (line {l})", r + 1),
+            None => format!("row {}", r + 1),
         };
         problems.push(
             Problem::new(
@@ -906,11 +767,7 @@ pub type Covariate = HashMap<(String, Option<i64>), f64>;
 
 /// Reads the covariate table, with every bad cell reported.
 pub fn read_covariate(cv: &crate::plan::CovariatePlan) -> Result<Covariate, Vec<Problem>> {
-    let nulls: Vec<String> = crate::plan::DEFAULT_MISSING
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let raw = read_file(&cv.file, &HashMap::new(), &nulls).map_err(|p| vec![p])?;
+    let raw = read_file(&cv.file, &ReadOptions::default()).map_err(|p| vec![p])?;
     let mut need = vec![
         ("territory", cv.territory.as_str()),
         ("covariate", cv.column.as_str()),
@@ -922,72 +779,45 @@ pub fn read_covariate(cv: &crate::plan::CovariatePlan) -> Result<Covariate, Vec<
     if !problems.is_empty() {
         return Err(problems);
     }
-    let text = |name: &str| {
-        raw.df
-            .column(name)
-            .and_then(|c| c.cast(&polars::prelude::DataType::String))
-            .expect("checked column")
-    };
-    let ids = text(&cv.territory);
-    let values = text(&cv.column);
-    let years = cv.year.as_ref().map(|y| text(y));
+    let mut cells = CellProblems::new(&mut problems);
+    let ids = as_text_of(&raw, &cv.territory);
+    let years = cv.year.as_ref().map(|y| years(&raw, y, &mut cells));
+    let values = numbers(
+        &raw,
+        &cv.column,
+        &crate::plan::default_missing(),
+        &mut cells,
+    );
     let mut out = HashMap::new();
-    let (ids, values) = (ids.str().expect("text"), values.str().expect("text"));
-    let years = years.as_ref().map(|y| y.str().expect("text").clone());
-    for i in 0..raw.df.height() {
-        let Some(id) = ids.get(i).map(str::trim).filter(|s| !s.is_empty()) else {
+    for (i, value) in values.iter().enumerate() {
+        let Some(id) = ids.get(i).map(cell::trim).filter(|s| !s.is_empty()) else {
             continue;
         };
         let year = match &years {
-            Some(y) => match y.get(i).map(str::trim).and_then(|s| s.parse::<i64>().ok()) {
+            Some(y) => match y.get(i) {
                 Some(v) => Some(v),
-                None => {
-                    problems.push(Problem::new(
-                        raw.cell(i, cv.year.as_deref()),
-                        format!("year must be a whole number, got {:?}", y.get(i)),
-                    ));
-                    continue;
-                }
+                None => continue,
             },
             None => None,
         };
-        let Some(v) = values
-            .get(i)
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && !crate::plan::DEFAULT_MISSING.contains(v))
-        else {
-            continue;
-        };
-        let v = if cv.file.decimal_comma {
-            v.replace(',', ".")
-        } else {
-            v.to_owned()
-        };
-        match v.parse::<f64>() {
-            Ok(x) if x.is_finite() => {
-                // Long tables repeat a covariate on every row of a territory: fine as long
-                // as the repeats agree.
-                if let Some(before) = out.insert((id.to_owned(), year), x)
-                    && before != x
-                {
-                    problems.push(Problem::new(
-                        raw.cell(i, Some(&cv.column)),
-                        format!(
-                            "territory \"{id}\"{} has two different values, {before} and {x}",
-                            year.map_or(String::new(), |y| format!(" in {y}"))
-                        ),
-                    ));
-                }
-            }
-            _ => problems.push(Problem::new(
-                raw.cell(i, Some(&cv.column)),
-                format!("\"{v}\" is not a number"),
-            )),
-        }
-        if problems.len() > 50 {
-            break;
+        let Some(x) = *value else { continue };
+        // Long tables repeat a covariate on every row of a territory: fine as long as the
+        // repeats agree.
+        if let Some(before) = out.insert((id.to_owned(), year), x)
+            && before != x
+        {
+            cells.cell(
+                &raw,
+                i,
+                &cv.column,
+                format!(
+                    "territory \"{id}\"{} has two different values, {before} and {x}",
+                    year.map_or(String::new(), |y| format!(" in {y}"))
+                ),
+            );
         }
     }
+    cells.finish();
     if problems.is_empty() {
         Ok(out)
     } else {
@@ -995,6 +825,48 @@ pub fn read_covariate(cv: &crate::plan::CovariatePlan) -> Result<Covariate, Vec<
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A column of numbers (text cells parsed with the file's number format; missing
+/// markers are nulls); every bad cell reported.
+pub(crate) fn numbers(
+    raw: &RawFile,
+    name: &str,
+    missing: &[String],
+    cells: &mut CellProblems<'_>,
+) -> Vec<Option<f64>> {
+    let column = raw.df.column(name).expect("checked");
+    if column.dtype().is_primitive_numeric() {
+        let f = column.cast(&DataType::Float64).expect("numeric casts");
+        return f
+            .f64()
+            .expect("f64")
+            .iter()
+            .enumerate()
+            .map(|(row, v)| {
+                let v = v?;
+                if v.is_finite() {
+                    Some(v)
+                } else {
+                    cells.cell(raw, row, name, format!("{v} is not a finite number"));
+                    None
+                }
+            })
+            .collect();
+    }
+    as_text_of(raw, name)
+        .iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let t = cell::trim(v?);
+            if cell::is_missing(t, missing) {
+                return None;
+            }
+            match cell::number(t, raw.number) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    cells.cell(raw, row, name, e);
+                    None
+                }
+            }
+        })
+        .collect()
 }

@@ -730,6 +730,9 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         .output_dir
         .clone()
         .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id));
+    // A wrong -o is refused before anything is computed.
+    let target = target_of(&pipeline, output_dir.clone(), "run");
+    target.check()?;
     let mut outputs = Vec::new();
     let mut inputs = Vec::new();
     let mut warnings = Vec::new();
@@ -849,6 +852,11 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
             figures: pack.figures,
             files: pack.files.len(),
         });
+        // The pack is its own output directory too, which `plot` may replace later.
+        outputs.push(Output::File(
+            format!("charts/{}", write::MARKER),
+            write::marker_text(&pipeline.id, "charts").into_bytes(),
+        ));
         outputs.extend(
             pack.files
                 .into_iter()
@@ -898,7 +906,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         .collect();
 
     // The manifest is written last, once the data files are, so its timings include writing.
-    write::commit(&output_dir, outputs, || {
+    let write_warnings = write::commit(&target, outputs, || {
         let timings = std::mem::replace(progress, Progress::hidden()).finish();
         for (stage, d) in &timings {
             manifest.timings_ms.insert(stage.to_string(), d.as_millis());
@@ -906,6 +914,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
         Output::Text("manifest.json", json)
     })?;
+    manifest.warnings.extend(write_warnings);
     Ok(RunSummary {
         output_dir,
         manifest,
@@ -955,6 +964,8 @@ pub fn uncertainty(
         .clone()
         .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id))
         .join("uncertainty");
+    let target = target_of(&pipeline, dir.clone(), "uncertainty");
+    target.check()?;
     progress.stage("ingest", format!("{} source(s)", plan.sources.len()));
     let table = ingest::load(plan)?;
     progress.stage("runs", format!("{} runs", u.runs));
@@ -991,7 +1002,7 @@ pub fn uncertainty(
     progress.stage("write", dir.display().to_string());
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n";
     write::commit(
-        &dir,
+        &target,
         vec![
             Output::Csv("uncertainty.csv", table_u),
             Output::Csv("sensitivity.csv", table_s),
@@ -1004,6 +1015,19 @@ pub fn uncertainty(
         seconds,
         widest,
     })
+}
+
+/// The output target of a command: the directory as given, and every file the pipeline
+/// reads, which no output may replace.
+fn target_of(pipeline: &Pipeline, dir: PathBuf, kind: &'static str) -> write::Target {
+    let mut protected = pipeline.inputs.clone();
+    protected.push(pipeline.path.clone());
+    write::Target {
+        dir,
+        pipeline_id: pipeline.id.clone(),
+        kind,
+        protected,
+    }
 }
 
 /// What `plot` drew.
@@ -1036,6 +1060,8 @@ pub fn plot(options: &RunOptions, progress: &mut Progress) -> Result<PlotSummary
         .output_dir
         .clone()
         .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id));
+    let target = target_of(&pipeline, dir.join("charts"), "charts");
+    target.check()?;
     progress.stage("read", dir.display().to_string());
     let mut results = RunResults::read(&pipeline, &dir)
         .map_err(|(path, message)| RenderError::Results { path, message })?;
@@ -1048,7 +1074,8 @@ pub fn plot(options: &RunOptions, progress: &mut Progress) -> Result<PlotSummary
         warnings: pack.warnings.clone(),
     };
     progress.stage("write", summary.directory.display().to_string());
-    render::write(pack, &summary.directory)?;
+    let mut summary = summary;
+    summary.warnings.extend(render::write(pack, &target)?);
     Ok(summary)
 }
 

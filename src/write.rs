@@ -1,6 +1,15 @@
 //! Writes a run's outputs: all files go to a temporary directory beside the target, which
-//! then replaces the target in one rename, so a failed run never leaves a half-written or
-//! mixed set of outputs. The manifest is written last.
+//! then takes the target's place in one atomic step (`renameat2(RENAME_EXCHANGE)`), so a
+//! failed or killed run never leaves a half-written, mixed or missing set of outputs. The
+//! manifest is written last.
+//!
+//! A nightly batch runs with nobody watching, so the target is checked before anything is
+//! computed and again before the swap: only a directory that a run of the same pipeline
+//! wrote (it holds the [`MARKER`] file) or an empty one is ever replaced; an existing file,
+//! a link, a foreign directory, or a directory holding one of the pipeline's inputs is
+//! refused, named as the user typed it. Temporary directories are registered so that
+//! SIGINT/SIGTERM remove them before exiting ([`install_signal_cleanup`]), and the next
+//! run removes those of processes that no longer exist (SIGKILL leaves them behind).
 //!
 //! Output tables are shaped here from the computed frame (one column per node): the tidy
 //! long table is one concatenation of per-node selections, in framework order
@@ -9,6 +18,7 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use polars::prelude::*;
 
@@ -24,12 +34,24 @@ pub enum WriteError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
-    Polars {
+    #[error("cannot write {}: {message}", path.display())]
+    Polars { path: PathBuf, message: String },
+    /// The output directory is something bienvivre must not replace.
+    #[error("{}", refusal(path, why, help))]
+    Refused {
         path: PathBuf,
-        #[source]
-        source: PolarsError,
+        why: String,
+        help: &'static str,
     },
+    #[error("interrupted: the unfinished outputs were removed")]
+    Interrupted,
+}
+
+fn refusal(path: &Path, why: &str, help: &str) -> String {
+    format!(
+        "will not write outputs to {}: {why}\n  help: {help}",
+        path.display()
+    )
 }
 
 /// Levels in output order.
@@ -140,13 +162,302 @@ pub enum Output<'a> {
     File(String, Vec<u8>),
 }
 
+/// The file every output directory holds, naming the pipeline that wrote it: only a
+/// directory with this marker (for the same pipeline) is ever replaced.
+pub const MARKER: &str = ".bienvivre-output";
+
+/// What a [`MARKER`] says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Marker {
+    pub tool: String,
+    pub pipeline_id: String,
+    /// "run", "charts" or "uncertainty".
+    pub kind: String,
+}
+
+/// Where a command writes, as the user named it, and what it must never touch.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The directory as typed after `-o` (or the default), shown in every message.
+    pub dir: PathBuf,
+    pub pipeline_id: String,
+    pub kind: &'static str,
+    /// The pipeline file and every input it names: the output directory may neither be
+    /// nor contain any of them.
+    pub protected: Vec<PathBuf>,
+}
+
+/// The [`MARKER`] file's text for outputs of `kind` of a pipeline.
+pub fn marker_text(pipeline_id: &str, kind: &str) -> String {
+    let m = Marker {
+        tool: env!("CARGO_PKG_NAME").into(),
+        pipeline_id: pipeline_id.into(),
+        kind: kind.into(),
+    };
+    serde_json::to_string(&m).expect("marker serialises") + "\n"
+}
+
+impl Target {
+    fn refuse(&self, why: impl Into<String>, help: &'static str) -> WriteError {
+        WriteError::Refused {
+            path: self.dir.clone(),
+            why: why.into(),
+            help,
+        }
+    }
+
+    /// Refuses a target that is not ours to replace. Run before computing (so a wrong `-o`
+    /// costs nothing) and again just before the swap.
+    pub fn check(&self) -> Result<(), WriteError> {
+        const CHOOSE: &str =
+            "choose a new or empty directory, or an earlier output directory of this pipeline";
+        let abs = absolute(&self.dir);
+        for input in &self.protected {
+            let input_abs = absolute(input);
+            if input_abs == abs {
+                return Err(self.refuse(
+                    format!("it is {}, which the run reads", input.display()),
+                    CHOOSE,
+                ));
+            }
+            if input_abs.starts_with(&abs) {
+                return Err(self.refuse(
+                    format!("it contains {}, which the run reads", input.display()),
+                    CHOOSE,
+                ));
+            }
+        }
+        let meta = match fs::symlink_metadata(&self.dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.refuse(format!("cannot inspect it: {e}"), CHOOSE)),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(self.refuse(
+                "it is a symbolic link, which bienvivre does not replace",
+                "give the directory the link points to, or a new directory",
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(self.refuse(
+                "it is an existing file, not a directory; bienvivre never replaces files",
+                CHOOSE,
+            ));
+        }
+        match read_marker(&self.dir) {
+            Some(m) if m.pipeline_id == self.pipeline_id && m.kind == self.kind => Ok(()),
+            Some(m) if m.pipeline_id != self.pipeline_id => Err(self.refuse(
+                format!(
+                    "it holds the outputs of another pipeline (\"{}\")",
+                    m.pipeline_id
+                ),
+                "each pipeline writes to its own directory",
+            )),
+            Some(m) => Err(self.refuse(
+                format!(
+                    "it holds bienvivre {} outputs, not {} outputs",
+                    m.kind, self.kind
+                ),
+                CHOOSE,
+            )),
+            None if self.kind != "run" && parent_is_output_of(&self.dir, &self.pipeline_id) => {
+                Ok(())
+            }
+            None if legacy_output(&self.dir, &self.pipeline_id) => Ok(()),
+            None => {
+                let empty = fs::read_dir(&self.dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                if empty {
+                    Ok(())
+                } else {
+                    Err(self.refuse(
+                        format!(
+                            "it is an existing directory that bienvivre did not write (no {MARKER} marker of pipeline \"{}\"), and replacing it would delete its contents",
+                            self.pipeline_id
+                        ),
+                        CHOOSE,
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// An absolute, lexically normalised path (symlinks of existing parents resolved).
+fn absolute(p: &Path) -> PathBuf {
+    if let Ok(c) = fs::canonicalize(p) {
+        return c;
+    }
+    // Not there yet: resolve the parent that exists and append the rest.
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut rest = Vec::new();
+    let mut base = abs.as_path();
+    loop {
+        if let Ok(c) = fs::canonicalize(base) {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+pub fn read_marker(dir: &Path) -> Option<Marker> {
+    let text = fs::read_to_string(dir.join(MARKER)).ok()?;
+    serde_json::from_str::<Marker>(&text)
+        .ok()
+        .filter(|m| m.tool == env!("CARGO_PKG_NAME"))
+}
+
+/// `charts/` and `uncertainty/` belong to the run directory above them.
+fn parent_is_output_of(dir: &Path, pipeline_id: &str) -> bool {
+    let Some(parent) = dir.parent() else {
+        return false;
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    read_marker(parent).is_some_and(|m| m.pipeline_id == pipeline_id && m.kind == "run")
+        || legacy_output(parent, pipeline_id)
+}
+
+/// Output directories written before markers existed: a manifest of this tool and pipeline.
+fn legacy_output(dir: &Path, pipeline_id: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Tool {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        tool: Tool,
+        pipeline_id: String,
+    }
+    fs::read_to_string(dir.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Manifest>(&t).ok())
+        .is_some_and(|m| m.tool.name == env!("CARGO_PKG_NAME") && m.pipeline_id == pipeline_id)
+}
+
+/// Temporary directories of this process, removed if it is interrupted.
+static ACTIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static ABORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn active() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// On SIGINT or SIGTERM: remove this process's unfinished output directories, then exit
+/// with 130 or 143 (the shell's convention). Idempotent.
+pub fn install_signal_cleanup() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                // Holding the lock keeps a swap from starting or being half seen.
+                let dirs = active();
+                ABORTING.store(true, std::sync::atomic::Ordering::SeqCst);
+                for dir in dirs.iter() {
+                    remove_tree(dir);
+                }
+                eprintln!("interrupted: the unfinished outputs were removed");
+                std::process::exit(128 + signal);
+            }
+        });
+    });
+}
+
+/// Removes a temporary tree that another thread may still be writing into: moved aside
+/// first, so that new files cannot appear in it while it is removed.
+fn remove_tree(dir: &Path) {
+    let aside = dir.with_extension(format!("abort-{}", std::process::id()));
+    let target = if fs::rename(dir, &aside).is_ok() {
+        aside
+    } else {
+        dir.to_path_buf()
+    };
+    for _ in 0..3 {
+        if fs::remove_dir_all(&target).is_ok() || !target.exists() {
+            return;
+        }
+    }
+}
+
+/// Whether a process with this pid is running (Linux: /proc). Unknown elsewhere: assumed
+/// running, so nothing is removed.
+fn process_alive(pid: u32) -> bool {
+    if Path::new("/proc/self").exists() {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes `.NAME.tmp-PID` (and `.NAME.old-PID`) directories beside `dir` left by
+/// processes that no longer exist: only directories of that name holding our marker (or
+/// empty ones, killed before the marker was written). Returns what was removed.
+fn remove_leftovers(parent: &Path, name: &str) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(parent) else {
+        return removed;
+    };
+    let prefixes = [format!(".{name}.tmp-"), format!(".{name}.old-")];
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let Some(pid) = prefixes
+            .iter()
+            .find_map(|p| file_name.strip_prefix(p.as_str()))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir {
+            continue;
+        }
+        if read_marker(&path).is_some() {
+            if fs::remove_dir_all(&path).is_ok() {
+                removed.push(path);
+            }
+        } else if fs::remove_dir(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 /// Writes `files`, then the file made by `last` (the manifest), into a fresh temporary
-/// directory and moves it to `dir`, replacing what was there only once everything is written.
+/// directory and swaps it with `target.dir` only once everything is written. Returns
+/// warnings (e.g. the previous outputs could not all be deleted after the swap).
 pub fn commit<'a>(
-    dir: &Path,
+    target: &Target,
     files: Vec<Output<'a>>,
     last: impl FnOnce() -> Output<'a>,
-) -> Result<(), WriteError> {
+) -> Result<Vec<String>, WriteError> {
+    target.check()?;
+    let dir = &target.dir;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| WriteError::Io { path, source }
@@ -159,100 +470,140 @@ pub fn commit<'a>(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "outputs".into());
-    fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let stamp = std::process::id();
-    let tmp = parent.join(format!(".{name}.tmp-{stamp}"));
+    fs::create_dir_all(&parent).map_err(io(dir))?;
+    remove_leftovers(&parent, &name);
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        // Ours (this pid): an earlier commit of this process that failed to clean up.
+        fs::remove_dir_all(&tmp).map_err(io(dir))?;
     }
-    fs::create_dir(&tmp).map_err(io(&tmp))?;
-    let result = write_all(&tmp, files)
-        .and_then(|()| write_all(&tmp, vec![last()]))
-        .and_then(|()| swap_in(&tmp, dir, &parent.join(format!(".{name}.old-{stamp}"))));
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).map_err(io(dir))?;
+    active().push(tmp.clone());
+    let marker = marker_text(&target.pipeline_id, target.kind);
+    let mut files = files;
+    files.insert(0, Output::Text(MARKER, marker));
+    let result = write_all(&tmp, dir, files)
+        .and_then(|()| write_all(&tmp, dir, vec![last()]))
+        .and_then(|()| target.check())
+        .and_then(|()| swap_in(&tmp, dir));
+    let mut warnings = Vec::new();
+    match &result {
+        Ok(Swapped::Exchanged) => {
+            // The previous outputs are now at `tmp`.
+            if let Err(e) = fs::remove_dir_all(&tmp) {
+                warnings.push(format!(
+                    "the new outputs are in place, but the previous ones could not all be deleted from {}: {e}",
+                    tmp.display()
+                ));
+            }
+        }
+        Ok(Swapped::Moved) => {}
+        Err(_) => {
+            let _ = fs::remove_dir_all(&tmp);
+        }
     }
-    result
+    active().retain(|p| p != &tmp);
+    result.map(|_| warnings)
 }
 
-fn write_all(tmp: &Path, files: Vec<Output<'_>>) -> Result<(), WriteError> {
+fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), WriteError> {
+    if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(WriteError::Interrupted);
+    }
+    // Errors name the file in the directory the user asked for, not the temporary one.
+    let io = |name: &str| {
+        let path = shown.join(name);
+        move |source| WriteError::Io { path, source }
+    };
+    let pl = |name: &str| {
+        let path = shown.join(name);
+        move |e: PolarsError| WriteError::Polars {
+            path,
+            message: match e {
+                PolarsError::IO { error, .. } => error.to_string(),
+                other => other.to_string().lines().next().unwrap_or("").to_string(),
+            },
+        }
+    };
     for file in files {
         // Outputs may sit in subdirectories (analysis/, charts/).
         let name = match &file {
             Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => n.to_string(),
             Output::File(n, _) => n.clone(),
         };
-        if let Some(parent) = tmp.join(&name).parent() {
-            fs::create_dir_all(parent).map_err(|source| WriteError::Io {
-                path: parent.to_path_buf(),
-                source,
-            })?;
+        let path = tmp.join(&name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io(&name))?;
         }
         match file {
-            Output::Csv(name, mut df) => {
-                let path = tmp.join(name);
-                let f = File::create(&path).map_err(|source| WriteError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+            Output::Csv(_, mut df) => {
+                let f = File::create(&path).map_err(io(&name))?;
                 let mut w = BufWriter::new(f);
                 CsvWriter::new(&mut w)
                     .include_header(true)
                     .finish(&mut df)
-                    .map_err(|source| WriteError::Polars {
-                        path: path.clone(),
-                        source,
-                    })?;
-                w.flush()
-                    .map_err(|source| WriteError::Io { path, source })?;
+                    .map_err(pl(&name))?;
+                w.flush().map_err(io(&name))?;
             }
-            Output::Parquet(name, mut df) => {
-                let path = tmp.join(name);
-                let f = File::create(&path).map_err(|source| WriteError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+            Output::Parquet(_, mut df) => {
+                let f = File::create(&path).map_err(io(&name))?;
                 ParquetWriter::new(BufWriter::new(f))
                     .finish(&mut df)
-                    .map_err(|source| WriteError::Polars { path, source })?;
+                    .map_err(pl(&name))?;
             }
-            Output::Text(name, text) => {
-                let path = tmp.join(name);
-                fs::write(&path, text).map_err(|source| WriteError::Io { path, source })?;
-            }
-            Output::File(name, bytes) => {
-                let path = tmp.join(&name);
-                if let Some(parent) = path.parent() {
-                    fs::create_dir_all(parent).map_err(|source| WriteError::Io {
-                        path: parent.to_path_buf(),
-                        source,
-                    })?;
-                }
-                fs::write(&path, bytes).map_err(|source| WriteError::Io { path, source })?;
-            }
+            Output::Text(_, text) => fs::write(&path, text).map_err(io(&name))?,
+            Output::File(_, bytes) => fs::write(&path, bytes).map_err(io(&name))?,
         }
     }
     Ok(())
 }
 
-fn swap_in(tmp: &Path, dir: &Path, old: &Path) -> Result<(), WriteError> {
-    let io = |path: &Path, source| WriteError::Io {
-        path: path.to_path_buf(),
+enum Swapped {
+    /// The target existed: it now holds the new outputs, and `tmp` the previous ones.
+    Exchanged,
+    /// The target did not exist.
+    Moved,
+}
+
+/// Puts `tmp` in place of `dir` in one atomic step: at every instant `dir` holds either
+/// the complete previous outputs or the complete new ones.
+fn swap_in(tmp: &Path, dir: &Path) -> Result<Swapped, WriteError> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    let io = |source: std::io::Error| WriteError::Io {
+        path: dir.to_path_buf(),
         source,
     };
-    if dir.exists() {
-        if old.exists() {
-            fs::remove_dir_all(old).map_err(|e| io(old, e))?;
-        }
-        fs::rename(dir, old).map_err(|e| io(dir, e))?;
-        if let Err(e) = fs::rename(tmp, dir) {
-            // Put the previous outputs back before reporting.
-            let _ = fs::rename(old, dir);
-            return Err(io(dir, e));
-        }
-        fs::remove_dir_all(old).map_err(|e| io(old, e))?;
-    } else {
-        fs::rename(tmp, dir).map_err(|e| io(dir, e))?;
+    // The signal handler holds this lock while it removes temporary directories.
+    let _guard = active();
+    if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(WriteError::Interrupted);
     }
-    Ok(())
+    if fs::symlink_metadata(dir).is_err() {
+        // NOREPLACE: if something appeared at `dir` meanwhile, fail rather than replace it.
+        return match renameat_with(CWD, tmp, CWD, dir, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(Swapped::Moved),
+            Err(e) if unsupported(e) => fs::rename(tmp, dir).map(|()| Swapped::Moved).map_err(io),
+            Err(e) => Err(io(e.into())),
+        };
+    }
+    match renameat_with(CWD, tmp, CWD, dir, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(Swapped::Exchanged),
+        Err(e) if unsupported(e) => {
+            // Filesystems without RENAME_EXCHANGE: two renames, the previous outputs kept
+            // until the new ones are in place.
+            let old = tmp.with_extension("old");
+            fs::rename(dir, &old).map_err(io)?;
+            if let Err(e) = fs::rename(tmp, dir) {
+                let _ = fs::rename(&old, dir);
+                return Err(io(e));
+            }
+            fs::rename(&old, tmp).map_err(io)?;
+            Ok(Swapped::Exchanged)
+        }
+        Err(e) => Err(io(e.into())),
+    }
+}
+
+fn unsupported(e: rustix::io::Errno) -> bool {
+    e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::NOTSUP
 }

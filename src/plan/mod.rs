@@ -341,6 +341,11 @@ impl Plan {
 
 pub const DEFAULT_MISSING: [&str; 7] = ["", "NA", "N/A", "n/a", "NaN", ":", ".."];
 
+/// [`DEFAULT_MISSING`] as owned strings, as the readers take them.
+pub fn default_missing() -> Vec<String> {
+    DEFAULT_MISSING.iter().map(|s| s.to_string()).collect()
+}
+
 /// A resolved pipeline: a composite index, a relational capability section, or both.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
@@ -351,6 +356,8 @@ pub struct Pipeline {
     pub index: Option<Plan>,
     pub rci: Option<RciPlan>,
     pub charts: Option<charts::ChartsPlan>,
+    /// Every file the pipeline reads besides itself (sources, tables, surveys, maps).
+    pub inputs: Vec<PathBuf>,
 }
 
 /// A column to compare territories by (GDP per capita, population…), from its own table:
@@ -374,14 +381,48 @@ pub struct FileRef {
     pub format: Format,
     pub separator: u8,
     pub decimal_comma: bool,
+    pub thousands: Option<char>,
+    /// None: UTF-8 (a byte-order mark still decides when present).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
     pub declared_at: Location,
 }
+
+impl FileRef {
+    pub fn number_format(&self) -> crate::load::cell::NumberFormat {
+        crate::load::cell::NumberFormat {
+            decimal_comma: self.decimal_comma,
+            thousands: self.thousands,
+        }
+    }
+}
+
+/// The CSV options of a file reference, as written.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CsvOptions<'a> {
+    pub separator: Option<&'a Spanned<String>>,
+    pub decimal: Option<&'a Spanned<String>>,
+    pub thousands: Option<&'a Spanned<String>>,
+    pub encoding: Option<&'a Spanned<String>>,
+}
+
+macro_rules! csv_options {
+    ($c:expr) => {
+        $crate::plan::CsvOptions {
+            separator: $c.separator.as_ref(),
+            decimal: $c.decimal.as_ref(),
+            thousands: $c.thousands.as_ref(),
+            encoding: $c.encoding.as_ref(),
+        }
+    };
+}
+pub(crate) use csv_options;
 
 /// Resolves and checks a loaded pipeline; returns every problem found.
 pub fn resolve(loaded: &LoadedConfig) -> Result<Pipeline, Problems> {
     let mut r = Resolver {
         loaded,
         problems: Vec::new(),
+        inputs: Default::default(),
     };
     let plan = r.resolve(&loaded.config);
     if r.problems.is_empty() {
@@ -394,6 +435,8 @@ pub fn resolve(loaded: &LoadedConfig) -> Result<Pipeline, Problems> {
 pub(crate) struct Resolver<'a> {
     loaded: &'a LoadedConfig,
     problems: Vec<Problem>,
+    /// Every file the pipeline names, as resolved (outputs must never touch them).
+    inputs: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 impl Resolver<'_> {
@@ -473,6 +516,7 @@ impl Resolver<'_> {
             index,
             rci,
             charts,
+            inputs: self.inputs.take(),
         }
     }
 
@@ -650,7 +694,7 @@ impl Resolver<'_> {
                 return None;
             }
         };
-        let national = self.file(path, None, n.separator.as_ref(), n.decimal.as_ref());
+        let national = self.file(path, None, csv_options!(n));
         Some(AnchoringPlan {
             level,
             national,
@@ -893,7 +937,7 @@ impl Resolver<'_> {
         for s in &c.sources {
             let here = self.at(s);
             let s = s.get_ref();
-            let file = self.file(&s.path, s.format, s.separator.as_ref(), s.decimal.as_ref());
+            let file = self.file(&s.path, s.format, csv_options!(s));
             if file.format == Format::Parquet && s.missing_values.is_some() {
                 self.problem(here.clone(), "`missing_values` applies to CSV sources only");
             }
@@ -940,7 +984,7 @@ impl Resolver<'_> {
     ) -> CovariatePlan {
         let v = cv.get_ref();
         CovariatePlan {
-            file: self.file(&v.path, v.format, v.separator.as_ref(), v.decimal.as_ref()),
+            file: self.file(&v.path, v.format, csv_options!(v)),
             territory: v.territory.get_ref().clone(),
             year: v.year.as_ref().map(|y| y.get_ref().clone()),
             column: v.column.get_ref().clone(),
@@ -954,7 +998,9 @@ impl Resolver<'_> {
     /// A path given relative to the pipeline file's directory.
     pub(crate) fn relative_path(&self, path: &str) -> PathBuf {
         let base = self.loaded.path.parent().unwrap_or(Path::new(""));
-        normalise_path(&base.join(path))
+        let resolved = normalise_path(&base.join(path));
+        self.inputs.borrow_mut().push(resolved.clone());
+        resolved
     }
 
     /// Resolves a data file reference: path relative to the pipeline, format, CSV options.
@@ -962,13 +1008,23 @@ impl Resolver<'_> {
         &mut self,
         path: &Spanned<String>,
         format: Option<Format>,
-        separator: Option<&Spanned<String>>,
-        decimal: Option<&Spanned<String>>,
+        options: CsvOptions<'_>,
     ) -> FileRef {
+        let CsvOptions {
+            separator,
+            decimal,
+            thousands,
+            encoding,
+        } = options;
         let resolved = self.relative_path(path.get_ref());
+        // "x.csv.gz" is a gzip-compressed CSV: the reader unpacks gzip whatever the name.
+        let unzipped = match resolved.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("gz") => resolved.with_extension(""),
+            _ => resolved.clone(),
+        };
         let format = match format {
             Some(f) => f,
-            None => match resolved
+            None => match unzipped
                 .extension()
                 .and_then(|e| e.to_str())
                 .map(str::to_lowercase)
@@ -1035,11 +1091,59 @@ impl Resolver<'_> {
                 }
             }
         };
+        let thousands = thousands.and_then(|t| {
+            if format == Format::Parquet {
+                self.problem(self.at(t), "`thousands` applies to CSV sources only");
+            }
+            let v = t.get_ref();
+            let mut chars = v.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if matches!(c, '.' | ',' | ' ' | '\'' | '\u{a0}' | '\u{202f}') => {
+                    let decimal = if decimal_comma { ',' } else { '.' };
+                    if c == decimal {
+                        self.problem(
+                            self.at(t),
+                            format!("thousands separator \"{c}\" is also the decimal mark"),
+                        );
+                        None
+                    } else {
+                        Some(c)
+                    }
+                }
+                _ => {
+                    self.problem(
+                        self.at(t),
+                        format!(
+                            "thousands must be one of \".\", \",\", \" \" or \"'\", got \"{v}\""
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        let encoding = encoding.and_then(|e| {
+            if format == Format::Parquet {
+                self.problem(self.at(e), "`encoding` applies to CSV sources only");
+            }
+            let found = encoding_rs::Encoding::for_label(e.get_ref().trim().as_bytes());
+            if found.is_none() {
+                self.problem(
+                    self.at(e),
+                    format!("unknown encoding \"{}\"", e.get_ref()),
+                )
+                .help = Some(
+                    "use a WHATWG label such as \"utf-8\", \"windows-1252\", \"latin1\" or \"iso-8859-15\"".into(),
+                );
+            }
+            found
+        });
         FileRef {
             path: resolved,
             format,
             separator,
             decimal_comma,
+            thousands,
+            encoding,
             declared_at: self.at(path),
         }
     }

@@ -145,12 +145,7 @@ pub(crate) fn resolve(r: &mut Resolver<'_>, cfg: &Spanned<RciConfig>) -> RciPlan
     let here = r.at(cfg);
     let c = cfg.get_ref();
     let src = c.source.get_ref();
-    let source = r.file(
-        &src.path,
-        src.format,
-        src.separator.as_ref(),
-        src.decimal.as_ref(),
-    );
+    let source = r.file(&src.path, src.format, super::csv_options!(src));
 
     let unit = |r: &mut Resolver<'_>, v: &Spanned<f64>, what: &str, lo_open: bool| {
         let x = *v.get_ref();

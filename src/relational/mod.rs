@@ -15,8 +15,6 @@
 //! (poor and deprived in j, among those who answered j) and its contribution to M0
 //! (`Σω·poor·w'_j(1 − a_j) / Σω·c·poor`, summing to 1 over items).
 
-use std::collections::HashMap;
-
 mod bootstrap;
 mod cells;
 
@@ -25,9 +23,10 @@ use serde::Serialize;
 
 use crate::config::{Codes, MissingTreatment, Weighting};
 use crate::diagnostic::{Location, Problem, Problems};
-use crate::ingest::{self, CellProblems, InputSummary, RawFile};
+use crate::ingest::{self, InputSummary};
+use crate::load::{CellProblems, RawFile, ReadOptions};
 use crate::plan::rci::{RciItem, RciPlan};
-use crate::plan::{DEFAULT_MISSING, TERRITORY_ID, YEAR};
+use crate::plan::{TERRITORY_ID, YEAR};
 use crate::progress::Progress;
 use cells::Cells;
 
@@ -108,7 +107,7 @@ pub struct WeightRow {
 pub fn compute(plan: &RciPlan, progress: &mut Progress) -> Result<RciOutput, RelationalError> {
     progress.stage("rci:read", plan.source.path.display().to_string());
     let raw = read(plan)?;
-    let input = raw.summary();
+    let input = ingest::summary(&raw);
     progress.stage(
         "rci:score",
         format!(
@@ -164,17 +163,13 @@ fn numeric_columns(plan: &RciPlan) -> Vec<String> {
 
 fn read(plan: &RciPlan) -> Result<RawFile, Problems> {
     let numeric = numeric_columns(plan);
-    let nulls: Vec<String> = DEFAULT_MISSING.iter().map(|s| s.to_string()).collect();
-    // Fast path: polars parses the numeric columns. If it cannot (a bad cell, or a column
-    // that is not there), re-read everything as text to report precisely.
-    let typed: HashMap<String, DataType> = numeric
-        .iter()
-        .map(|c| (c.clone(), DataType::Float64))
-        .collect();
-    let raw = match ingest::read_file(&plan.source, &typed, &nulls) {
-        Ok(raw) if numeric.iter().all(|c| raw.df.column(c).is_ok()) => raw,
-        _ => ingest::read_file(&plan.source, &HashMap::new(), &nulls)?,
+    let missing = crate::plan::default_missing();
+    // Answers and weights are parsed while reading: a large survey never exists as text.
+    let options = ReadOptions {
+        numeric: numeric.iter().map(String::as_str).collect(),
+        missing: &missing,
     };
+    let raw = crate::load::read_file(&plan.source, &options)?;
     let mut need: Vec<(&str, &str)> = vec![("territory", plan.territory.as_str())];
     if let Some(y) = &plan.year {
         need.push(("year", y));
@@ -205,17 +200,15 @@ fn read(plan: &RciPlan) -> Result<RawFile, Problems> {
 fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<DataFrame, Problems> {
     let mut problems = Vec::new();
     let mut cells = CellProblems::new(&mut problems);
+    // Cells that did not parse while reading are reported once, as what they are.
+    cells.read_errors(raw, |_| true);
+    let unreadable: std::collections::HashSet<(usize, &str)> = raw
+        .bad_cells
+        .iter()
+        .map(|b| (b.row, b.column.as_str()))
+        .collect();
     let n = raw.df.height();
-    let text = |name: &str| -> StringChunked {
-        raw.df
-            .column(name)
-            .expect("checked")
-            .cast(&DataType::String)
-            .expect("casts to text")
-            .str()
-            .expect("text")
-            .clone()
-    };
+    let text = |name: &str| -> StringChunked { raw.text(name).expect("checked column") };
     let mut columns: Vec<Column> = Vec::new();
     columns.push(Column::new(
         "__row".into(),
@@ -233,13 +226,10 @@ fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<DataFrame, Problems> {
         .map(|(row, v)| {
             let v = v.map(str::trim).filter(|v| !v.is_empty());
             match v {
-                None => cells.report(
-                    raw.cell(row, Some(&plan.territory)),
-                    &plan.territory,
-                    "empty territory".into(),
-                ),
-                Some(ALL) => cells.report(
-                    raw.cell(row, Some(&plan.territory)),
+                None => cells.cell(raw, row, &plan.territory, "empty territory"),
+                Some(ALL) => cells.cell(
+                    raw,
+                    row,
                     &plan.territory,
                     format!("territory \"{ALL}\" is reserved for the whole sample"),
                 ),
@@ -251,29 +241,7 @@ fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<DataFrame, Problems> {
     columns.push(territory.with_name(TERRITORY_ID.into()).into_column());
 
     let years: Int64Chunked = match &plan.year {
-        Some(y) => text(y)
-            .iter()
-            .enumerate()
-            .map(|(row, v)| {
-                let parsed = v.and_then(|v| {
-                    let t = v.trim();
-                    t.parse::<i64>().ok().or_else(|| {
-                        t.parse::<f64>()
-                            .ok()
-                            .filter(|f| f.fract() == 0.0)
-                            .map(|f| f as i64)
-                    })
-                });
-                if parsed.is_none() {
-                    cells.report(
-                        raw.cell(row, Some(y)),
-                        y,
-                        format!("year must be a whole number, got {v:?}"),
-                    );
-                }
-                parsed
-            })
-            .collect(),
+        Some(y) => ingest::years(raw, y, &mut cells),
         None => Int64Chunked::full_null(YEAR.into(), n),
     };
     columns.push(years.with_name(YEAR.into()).into_column());
@@ -294,12 +262,11 @@ fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<DataFrame, Problems> {
             .enumerate()
             .map(|(row, v)| {
                 match v {
-                    None => cells.report(raw.cell(row, Some(w)), w, "missing survey weight".into()),
-                    Some(x) if x < 0.0 => cells.report(
-                        raw.cell(row, Some(w)),
-                        w,
-                        format!("negative survey weight {x}"),
-                    ),
+                    None if unreadable.contains(&(row, w.as_str())) => {}
+                    None => cells.cell(raw, row, w, "missing survey weight"),
+                    Some(x) if x < 0.0 => {
+                        cells.cell(raw, row, w, format!("negative survey weight {x}"))
+                    }
                     _ => {}
                 }
                 v
@@ -311,37 +278,35 @@ fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<DataFrame, Problems> {
 
     for item in &plan.items {
         let values = numbers(raw, &item.column, &mut cells);
-        let achieved: Float64Chunked = values
-            .into_iter()
-            .enumerate()
-            .map(|(row, v)| {
-                let x = v?;
-                if item.is_missing(x) {
-                    return None;
-                }
-                if !item.is_valid(x) {
-                    cells.report(
-                        raw.cell(row, Some(&item.column)),
-                        &item.column,
-                        format!(
+        let achieved: Float64Chunked =
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(row, v)| {
+                    let x = v?;
+                    if item.is_missing(x) {
+                        return None;
+                    }
+                    if !item.is_valid(x) {
+                        cells.cell(raw, row, &item.column, format!(
                             "answer code {x} of item \"{}\" is neither valid ({}) nor missing ({})",
                             item.id,
                             describe_codes(&item.valid),
                             describe_list(&item.missing)
                         ),
                     );
-                    return None;
-                }
-                Some(if item.achieved(x) { 1.0 } else { 0.0 })
-            })
-            .collect();
+                        return None;
+                    }
+                    Some(if item.achieved(x) { 1.0 } else { 0.0 })
+                })
+                .collect();
         columns.push(
             achieved
                 .with_name(achievement(&item.id).into())
                 .into_column(),
         );
     }
-    cells.finish(&raw.path);
+    cells.finish();
     if !problems.is_empty() {
         return Err(Problems(problems));
     }
@@ -376,34 +341,7 @@ fn describe_list(v: &[f64]) -> String {
 
 /// A column as f64 values: numeric columns as they are, text parsed (bad cells reported).
 fn numbers(raw: &RawFile, name: &str, cells: &mut CellProblems<'_>) -> Vec<Option<f64>> {
-    let column = raw.df.column(name).expect("checked");
-    if column.dtype().is_primitive_numeric() {
-        let f = column.cast(&DataType::Float64).expect("numeric casts");
-        return f.f64().expect("f64").iter().collect();
-    }
-    let t = column.cast(&DataType::String).expect("casts to text");
-    t.str()
-        .expect("text")
-        .iter()
-        .enumerate()
-        .map(|(row, v)| {
-            let v = v?.trim();
-            if v.is_empty() || DEFAULT_MISSING.contains(&v) {
-                return None;
-            }
-            match v.parse::<f64>() {
-                Ok(x) if x.is_finite() => Some(x),
-                _ => {
-                    cells.report(
-                        raw.cell(row, Some(name)),
-                        name,
-                        format!("\"{v}\" is not a number"),
-                    );
-                    None
-                }
-            }
-        })
-        .collect()
+    ingest::numbers(raw, name, &crate::plan::default_missing(), cells)
 }
 
 fn sum(terms: impl Iterator<Item = Expr>) -> Expr {

@@ -15,7 +15,6 @@ mod html;
 pub mod style;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use rayon::prelude::*;
 
@@ -1094,11 +1093,14 @@ fn rci_figures(
 }
 
 /// Writes a pack into `dir` (replacing what was there only once all is written).
-pub fn write(pack: Pack, dir: &Path) -> Result<(), crate::write::WriteError> {
+pub fn write(
+    pack: Pack,
+    target: &crate::write::Target,
+) -> Result<Vec<String>, crate::write::WriteError> {
     let mut files = pack.files;
     let last = files.pop().expect("a pack ends with index.html");
     crate::write::commit(
-        dir,
+        target,
         files
             .into_iter()
             .map(|(n, b)| crate::write::Output::File(n, b))

@@ -63,6 +63,7 @@ fn demo_outputs_have_the_documented_layout() {
     assert_eq!(
         names,
         [
+            ".bienvivre-output",
             "charts",
             "manifest.json",
             "missing.csv",
