@@ -65,6 +65,10 @@ pub enum Command {
     Validate {
         /// Pipeline file (TOML).
         pipeline: PathBuf,
+        /// The output directory `run -o` would use, checked too (default:
+        /// outputs/<pipeline id>/).
+        #[arg(short, long)]
+        output_dir: Option<PathBuf>,
     },
     /// Generate seeded synthetic data (and optionally a pipeline for it).
     Generate(GenerateArgs),
@@ -117,7 +121,10 @@ pub fn main(cli: Cli) -> i32 {
             runs,
             output_dir,
         } => uncertainty_cmd(&cli, pipeline, *runs, output_dir.clone()),
-        Command::Validate { pipeline } => validate_cmd(&cli, pipeline),
+        Command::Validate {
+            pipeline,
+            output_dir,
+        } => validate_cmd(&cli, pipeline, output_dir.clone()),
         Command::Generate(args) => generate_cmd(&cli, args).map_err(|e| (e, 1)),
     };
     match result {
@@ -241,8 +248,12 @@ fn uncertainty_cmd(
     Ok(())
 }
 
-fn validate_cmd(cli: &Cli, pipeline: &Path) -> Result<(), (String, i32)> {
-    let v = run::validate(pipeline).map_err(|e| (e.to_string(), e.exit_code()))?;
+fn validate_cmd(
+    cli: &Cli,
+    pipeline: &Path,
+    output_dir: Option<PathBuf>,
+) -> Result<(), (String, i32)> {
+    let v = run::validate(pipeline, output_dir).map_err(|e| (e.to_string(), e.exit_code()))?;
     if !cli.quiet {
         for w in &v.warnings {
             eprintln!("warning: {w}");

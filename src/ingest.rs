@@ -53,6 +53,19 @@ pub struct Table {
     /// Sorted by territory id then year.
     pub frame: DataFrame,
     pub inputs: Vec<InputSummary>,
+    /// What the data leaves silently wrong unless said: indicators without a value, codes
+    /// of a long source that no node uses, territories missing from some sources.
+    pub warnings: Vec<String>,
+}
+
+/// Reads every source of `plan` for the problems of the files themselves (not found,
+/// not a regular file, encoding, ragged rows, headers): what `validate` can still report
+/// when the pipeline file has errors that keep the rest from being checked.
+pub fn check_files(plan: &Plan) -> Vec<Problem> {
+    plan.sources
+        .iter()
+        .filter_map(|sp| read(sp).err())
+        .collect()
 }
 
 /// Reads, checks and widens every source of `plan`.
@@ -73,6 +86,7 @@ pub fn load(plan: &Plan) -> Result<Table, IngestError> {
     if !problems.is_empty() {
         return Err(Problems(problems).into());
     }
+    let mut warnings = unused_codes(&raws, &bindings);
 
     let mut parsed = Vec::new();
     for (raw, binding) in raws.iter().zip(&bindings) {
@@ -82,9 +96,16 @@ pub fn load(plan: &Plan) -> Result<Table, IngestError> {
         return Err(Problems(problems).into());
     }
 
+    let parsed: Vec<DataFrame> = parsed
+        .into_iter()
+        .map(|df| df.expect("no problems means every source parsed"))
+        .collect();
+    match territory_coverage(&raws, &parsed) {
+        Ok(w) => warnings.extend(w),
+        Err(p) => return Err(Problems(vec![p]).into()),
+    }
     let mut frames = Vec::new();
     for (raw, df) in raws.iter().zip(parsed) {
-        let df = df.expect("no problems means every source parsed");
         let wide = match raw.plan.layout {
             Layout::Wide => df,
             Layout::Long => {
@@ -101,7 +122,130 @@ pub fn load(plan: &Plan) -> Result<Table, IngestError> {
         source,
     })?;
     let inputs = raws.iter().map(|r| summary(&r.raw)).collect();
-    Ok(Table { frame, inputs })
+    warnings.extend(empty_indicators(plan, &frame));
+    Ok(Table {
+        frame,
+        inputs,
+        warnings,
+    })
+}
+
+/// Codes of long sources that no indicator or denominator uses: their rows are ignored,
+/// which is right for a shared extract and wrong for a typo, so they are named.
+fn unused_codes(raws: &[RawSource<'_>], bindings: &[Binding]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (raw, binding) in raws.iter().zip(bindings) {
+        let Some(code_col) = raw.plan.indicator_column.as_deref() else {
+            continue;
+        };
+        let used: HashSet<&str> = binding
+            .indicators
+            .iter()
+            .map(|(_, code)| code.as_str())
+            .chain(binding.denominators.iter().map(String::as_str))
+            .collect();
+        let mut unused: std::collections::BTreeMap<String, usize> = Default::default();
+        for code in as_text(raw, code_col).iter().flatten() {
+            let code = code.trim();
+            if !used.contains(code) {
+                *unused.entry(code.to_owned()).or_insert(0) += 1;
+            }
+        }
+        if !unused.is_empty() {
+            let rows: usize = unused.values().sum();
+            let codes: Vec<&String> = unused.keys().collect();
+            out.push(format!(
+                "{}: {rows} row(s) with {} indicator code(s) that no framework node uses were ignored: {}",
+                raw.plan.file.path.display(),
+                codes.len(),
+                list(&codes, 20)
+            ));
+        }
+    }
+    out
+}
+
+/// With several sources, every territory should be in each of them. One that is missing
+/// from a source gets that source's indicators missing: a warning with counts and
+/// examples. A source that shares no territory with the others is surely keyed
+/// differently (`FR10` against `FR1`, leading zeros): an error.
+fn territory_coverage(
+    raws: &[RawSource<'_>],
+    parsed: &[DataFrame],
+) -> Result<Vec<String>, Problem> {
+    if parsed.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<std::collections::BTreeSet<String>> = parsed
+        .iter()
+        .map(|df| {
+            df.column(TERRITORY_ID)
+                .ok()
+                .and_then(|c| c.str().ok().cloned())
+                .map(|c| c.iter().flatten().map(str::to_owned).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let all: std::collections::BTreeSet<&String> = ids.iter().flatten().collect();
+    let mut warnings = Vec::new();
+    for (k, own) in ids.iter().enumerate() {
+        let others: std::collections::BTreeSet<&String> = ids
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != k)
+            .flat_map(|(_, s)| s.iter())
+            .collect();
+        let path = raws[k].plan.file.path.display();
+        if !own.iter().any(|id| others.contains(id)) {
+            let mine: Vec<&String> = own.iter().collect();
+            let theirs: Vec<&String> = others.into_iter().collect();
+            return Err(Problem::new(
+                Location::data_file(&raws[k].plan.file.path),
+                format!(
+                    "no territory id of this source is in the other sources (here {}; elsewhere {})",
+                    list(&mine, 3),
+                    list(&theirs, 3)
+                ),
+            )
+            .with_help("the sources must use the same territory codes (check the id column, prefixes and leading zeros)"));
+        }
+        let missing: Vec<&String> = all
+            .iter()
+            .copied()
+            .filter(|id| !own.contains(*id))
+            .collect();
+        if !missing.is_empty() {
+            warnings.push(format!(
+                "{path}: {} of the {} territories in the sources are not in this one, so its indicators are missing for them: {}",
+                missing.len(),
+                all.len(),
+                list(&missing, 10)
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// Indicators with no value in any row: their scores will all be missing.
+fn empty_indicators(plan: &Plan, frame: &DataFrame) -> Vec<String> {
+    let empty: Vec<String> = plan
+        .indicators()
+        .filter(|(n, _)| {
+            frame
+                .column(&Plan::raw_column(&n.id))
+                .is_ok_and(|c| c.null_count() == c.len())
+        })
+        .map(|(n, _)| n.id.clone())
+        .collect();
+    if empty.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{} indicator(s) have no value in any row, so all their scores are missing: {}",
+            empty.len(),
+            list(&empty, 20)
+        )]
+    }
 }
 
 struct RawSource<'a> {
@@ -441,9 +585,8 @@ fn parse_source(
         }
     }
     cells.finish();
-    if !problems.is_empty() {
-        return None;
-    }
+    // Repeated keys are checked even when some cells are bad, so that one pass of
+    // `validate` lists both.
     let df = DataFrame::new(raw.df.height(), columns).ok()?;
     duplicates(plan, raw, &df, problems);
     problems.is_empty().then_some(df)
@@ -592,10 +735,16 @@ fn duplicates(plan: &Plan, raw: &RawSource<'_>, df: &DataFrame, problems: &mut V
     if raw.plan.layout == Layout::Long {
         keys.push(col("__code"));
     }
+    let known = keys
+        .iter()
+        .map(|k| k.clone().is_not_null())
+        .reduce(|a, b| a.and(b))
+        .expect("a territory key");
     let found = df
         .clone()
         .lazy()
         .with_row_index("__row", None)
+        .filter(known)
         .group_by(keys.clone())
         .agg([
             len().alias("__n"),

@@ -251,43 +251,43 @@ pub struct Validated {
     pub pipeline: Pipeline,
     pub territory_rows: usize,
     pub respondents: usize,
-    /// What the chart settings would warn about.
+    /// Everything `run` would warn about.
     pub warnings: Vec<String>,
 }
 
-/// Checks a pipeline and its data completely without writing anything; returns every problem.
-pub fn validate(path: &Path) -> Result<Validated, Error> {
-    let pipeline = load_pipeline(path)?;
-    let mut territory_rows = 0;
-    let mut results = RunResults {
-        index: None,
-        rci_scores: None,
-    };
-    if let Some(plan) = &pipeline.index {
-        let table = ingest::load(plan)?;
-        territory_rows = table.frame.height();
-        let computed = compute(plan, table.frame)?;
-        if pipeline.charts.is_some() {
-            let long = write::long_scores(plan, &computed.frame)?;
-            results.index = Some(IndexResults::from_scores(plan, &long)?);
+/// Checks a pipeline and its data completely without writing anything: the same loading,
+/// computing and shaping of outputs as `run` (so whatever `run` would reject, this rejects),
+/// and the output directory `run` would write to. When the pipeline file has errors, the
+/// data files it names are still read, so their problems are listed in the same pass.
+pub fn validate(path: &Path, output_dir: Option<PathBuf>) -> Result<Validated, Error> {
+    let loaded = config::load(path)?;
+    let (pipeline, problems) = plan::resolve_all(&loaded);
+    if !problems.is_empty() {
+        let mut all = problems;
+        all.extend(file_problems(&pipeline));
+        return Err(Error::Plan(Problems(all)));
+    }
+    let dir = output_dir.unwrap_or_else(|| Path::new("outputs").join(&pipeline.id));
+    target_of(&pipeline, dir, "run").check()?;
+    let built = build(&pipeline, &mut Progress::hidden())?;
+    let m = built.manifest;
+    Ok(Validated {
+        territory_rows: m.index.as_ref().map_or(0, |i| i.counts.rows),
+        respondents: m.rci.as_ref().map_or(0, |r| r.respondents),
+        warnings: m.warnings,
+        pipeline,
+    })
+}
+
+/// Problems of the data files a pipeline names, read on their own.
+fn file_problems(pipeline: &Pipeline) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for file in pipeline.files() {
+        if let Err(p) = crate::load::read_file(file, &Default::default()) {
+            out.push(p);
         }
     }
-    let mut respondents = 0;
-    if let Some(rci) = &pipeline.rci {
-        let out = relational::compute(rci, &mut Progress::hidden())?;
-        respondents = out.summary.respondents;
-        results.rci_scores = Some(out.scores);
-    }
-    let mut warnings = Vec::new();
-    if let Some(charts) = &pipeline.charts {
-        warnings = render::check(&pipeline, charts, &mut results)?;
-    }
-    Ok(Validated {
-        pipeline,
-        territory_rows,
-        respondents,
-        warnings,
-    })
+    out
 }
 
 /// Transforms, rescales and aggregates the ingested frame, with ranks; checks that no score
@@ -733,6 +733,36 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
     // A wrong -o is refused before anything is computed.
     let target = target_of(&pipeline, output_dir.clone(), "run");
     target.check()?;
+    let Built {
+        outputs,
+        mut manifest,
+    } = build(&pipeline, progress)?;
+    progress.stage("write", output_dir.display().to_string());
+    // The manifest is written last, once the data files are, so its timings include writing.
+    let write_warnings = write::commit(&target, outputs, || {
+        let timings = std::mem::replace(progress, Progress::hidden()).finish();
+        for (stage, d) in &timings {
+            manifest.timings_ms.insert(stage.to_string(), d.as_millis());
+        }
+        let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
+        Output::Text("manifest.json", json)
+    })?;
+    manifest.warnings.extend(write_warnings);
+    Ok(RunSummary {
+        output_dir,
+        manifest,
+    })
+}
+
+/// Everything a run writes, computed and not yet written.
+struct Built {
+    outputs: Vec<Output<'static>>,
+    manifest: Manifest,
+}
+
+/// Loads every input, computes, and shapes the outputs and the manifest: what `run`
+/// writes and `validate` checks, so that the two cannot drift apart.
+fn build(pipeline: &Pipeline, progress: &mut Progress) -> Result<Built, Error> {
     let mut outputs = Vec::new();
     let mut inputs = Vec::new();
     let mut warnings = Vec::new();
@@ -748,6 +778,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         progress.stage("ingest", format!("{} source(s)", plan.sources.len()));
         let table = ingest::load(plan)?;
         inputs.extend(table.inputs.iter().cloned());
+        warnings.extend(table.warnings.iter().cloned());
 
         progress.stage(
             "compute",
@@ -845,7 +876,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
     let mut charts_manifest = None;
     if let Some(charts) = &pipeline.charts {
         progress.stage("charts", "rendering the chart pack");
-        let pack = render::pack(&pipeline, charts, &mut results)?;
+        let pack = render::pack(pipeline, charts, &mut results)?;
         warnings.extend(pack.warnings.iter().cloned());
         charts_manifest = Some(ChartsManifest {
             directory: "charts",
@@ -864,7 +895,6 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         );
     }
 
-    progress.stage("write", output_dir.display().to_string());
     if let Some(wide) = wide {
         outputs.push(Output::Csv("scores_wide.csv", wide));
     }
@@ -905,20 +935,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         .chain(["manifest.json".to_string()])
         .collect();
 
-    // The manifest is written last, once the data files are, so its timings include writing.
-    let write_warnings = write::commit(&target, outputs, || {
-        let timings = std::mem::replace(progress, Progress::hidden()).finish();
-        for (stage, d) in &timings {
-            manifest.timings_ms.insert(stage.to_string(), d.as_millis());
-        }
-        let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
-        Output::Text("manifest.json", json)
-    })?;
-    manifest.warnings.extend(write_warnings);
-    Ok(RunSummary {
-        output_dir,
-        manifest,
-    })
+    Ok(Built { outputs, manifest })
 }
 
 /// What `uncertainty` computed.

@@ -62,94 +62,162 @@ pub const LEVEL_ORDER: [Level; 4] = [
     Level::Indicator,
 ];
 
-fn keys() -> [Expr; 4] {
-    [
-        col(TERRITORY_ID),
-        col(TERRITORY_NAME),
-        col(GROUP),
-        col(YEAR),
-    ]
-}
-
 /// `territory_id, territory_name, group, year, level, node_id, value, rank`, then
 /// `imputed` when the pipeline imputes: the indicator's value was imputed, or for a
 /// parent, some indicator beneath it was.
+///
+/// Built eagerly, one block of rows per node stacked in order: a lazy concatenation of
+/// one query per node costs time and memory quadratic in the number of nodes (each query
+/// carries the whole frame's schema), which a 10,000-indicator framework cannot afford.
 pub fn long_scores(plan: &Plan, df: &DataFrame) -> PolarsResult<DataFrame> {
-    let frames: Vec<LazyFrame> = LEVEL_ORDER
+    let height = df.height();
+    let keys: Vec<Column> = [TERRITORY_ID, TERRITORY_NAME, GROUP, YEAR]
         .iter()
-        .flat_map(|&level| plan.nodes_at(level))
-        .map(|node| {
-            let mut select = keys().to_vec();
-            select.extend([
-                lit(node.level.as_str()).alias("level"),
-                lit(node.id.as_str()).alias("node_id"),
-                col(node.id.as_str()).alias("value"),
-                col(rank_column(&node.id)).alias("rank"),
-            ]);
-            if plan.prep.imputation {
-                let flags = plan
-                    .indicators_under(node)
-                    .into_iter()
-                    .map(|i| col(flag_column(&plan.nodes[i].id)))
-                    .reduce(|a, b| a.or(b))
-                    .unwrap_or_else(|| lit(false));
-                select.push(flags.alias("imputed"));
+        .map(|k| df.column(k).cloned())
+        .collect::<PolarsResult<_>>()?;
+    let imputed = if plan.prep.imputation {
+        Some(imputed_flags(plan, df)?)
+    } else {
+        None
+    };
+    let mut out: Option<DataFrame> = None;
+    for &level in &LEVEL_ORDER {
+        for (i, node) in plan.nodes.iter().enumerate() {
+            if node.level != level {
+                continue;
             }
-            df.clone().lazy().select(select)
-        })
-        .collect();
-    concat(
-        frames,
-        UnionArgs {
-            maintain_order: true,
-            ..Default::default()
-        },
-    )?
-    .collect()
+            let mut columns = keys.clone();
+            columns.push(Column::new_scalar(
+                "level".into(),
+                Scalar::from(PlSmallStr::from(node.level.as_str())),
+                height,
+            ));
+            columns.push(Column::new_scalar(
+                "node_id".into(),
+                Scalar::from(PlSmallStr::from(node.id.as_str())),
+                height,
+            ));
+            columns.push(df.column(&node.id)?.clone().with_name("value".into()));
+            columns.push(
+                df.column(&rank_column(&node.id))?
+                    .clone()
+                    .with_name("rank".into()),
+            );
+            if let Some(flags) = &imputed {
+                columns.push(flags[i].clone().with_name("imputed".into()).into_column());
+            }
+            let block = DataFrame::new(height, columns)?;
+            match &mut out {
+                None => out = Some(block),
+                Some(acc) => {
+                    acc.vstack_mut_owned(block)?;
+                }
+            }
+        }
+    }
+    let mut out = out.expect("a plan has nodes");
+    out.rechunk_mut();
+    Ok(out)
+}
+
+/// Per node (by index in the plan): whether its value, or that of an indicator beneath
+/// it, was imputed. Computed bottom-up, once per node.
+fn imputed_flags(plan: &Plan, df: &DataFrame) -> PolarsResult<Vec<BooleanChunked>> {
+    let height = df.height();
+    let mut flags: Vec<Option<BooleanChunked>> = vec![None; plan.nodes.len()];
+    // Nodes are stored index first, indicators last: children come after their parents.
+    for i in (0..plan.nodes.len()).rev() {
+        let node = &plan.nodes[i];
+        let flag = if node.indicator.is_some() {
+            df.column(&flag_column(&node.id))?.bool()?.clone()
+        } else {
+            let mut acc = BooleanChunked::full("imputed".into(), false, height);
+            for &c in &node.children {
+                let child = flags[c].as_ref().expect("children are computed first");
+                acc = &acc | child;
+            }
+            acc
+        };
+        flags[i] = Some(flag);
+    }
+    Ok(flags.into_iter().map(|f| f.expect("every node")).collect())
 }
 
 /// One row per territory (× year), one column per index, dimension and component.
 pub fn wide_scores(plan: &Plan, df: &DataFrame) -> PolarsResult<DataFrame> {
-    let mut select = keys().to_vec();
+    let mut names: Vec<&str> = vec![TERRITORY_ID, TERRITORY_NAME, GROUP, YEAR];
     for level in [Level::Index, Level::Dimension, Level::Component] {
-        select.extend(plan.nodes_at(level).map(|n| col(n.id.as_str())));
+        names.extend(plan.nodes_at(level).map(|n| n.id.as_str()));
     }
-    df.clone().lazy().select(select).collect()
+    df.select(names)
 }
 
 /// Every score the availability rule left missing, with the count that decided it.
 pub fn missing_scores(plan: &Plan, df: &DataFrame) -> PolarsResult<DataFrame> {
-    let frames: Vec<LazyFrame> = LEVEL_ORDER
+    let height = df.height();
+    let keys: Vec<Column> = [TERRITORY_ID, TERRITORY_NAME, GROUP, YEAR]
         .iter()
-        .flat_map(|&level| plan.nodes_at(level))
-        .filter_map(|node| {
-            let rule = node.rule.as_ref()?;
+        .map(|k| df.column(k).cloned())
+        .collect::<PolarsResult<_>>()?;
+    let mut out: Option<DataFrame> = None;
+    for &level in &LEVEL_ORDER {
+        for node in plan.nodes_at(level) {
+            let Some(rule) = node.rule.as_ref() else {
+                continue;
+            };
+            let mask = df.column(node.id.as_str())?.is_null();
             let total = node.children.len();
             let required = required_children(rule.min_share, total);
-            let mut select = keys().to_vec();
-            select.extend([
-                lit(node.level.as_str()).alias("level"),
-                lit(node.id.as_str()).alias("node_id"),
-                col(count_column(&node.id)).alias("present"),
-                lit(total as u32).alias("total"),
-                lit(required as u32).alias("required"),
-            ]);
-            Some(
-                df.clone()
-                    .lazy()
-                    .filter(col(node.id.as_str()).is_null())
-                    .select(select),
-            )
-        })
-        .collect();
-    concat(
-        frames,
-        UnionArgs {
-            maintain_order: true,
-            ..Default::default()
-        },
-    )?
-    .collect()
+            let mut columns = keys.clone();
+            columns.push(Column::new_scalar(
+                "level".into(),
+                Scalar::from(PlSmallStr::from(node.level.as_str())),
+                height,
+            ));
+            columns.push(Column::new_scalar(
+                "node_id".into(),
+                Scalar::from(PlSmallStr::from(node.id.as_str())),
+                height,
+            ));
+            columns.push(
+                df.column(&count_column(&node.id))?
+                    .clone()
+                    .with_name("present".into()),
+            );
+            columns.push(Column::new_scalar(
+                "total".into(),
+                Scalar::from(total as u32),
+                height,
+            ));
+            columns.push(Column::new_scalar(
+                "required".into(),
+                Scalar::from(required as u32),
+                height,
+            ));
+            let block = DataFrame::new(height, columns)?.filter(&mask)?;
+            match &mut out {
+                None => out = Some(block),
+                Some(acc) => {
+                    acc.vstack_mut_owned(block)?;
+                }
+            }
+        }
+    }
+    let mut out = match out {
+        Some(df) => df,
+        None => {
+            // No parent has a rule: an empty table with the same columns.
+            let mut columns = keys.iter().map(|k| k.clear()).collect::<Vec<_>>();
+            columns.push(Column::new_empty("level".into(), &DataType::String));
+            columns.push(Column::new_empty("node_id".into(), &DataType::String));
+            columns.push(Column::new_empty("present".into(), &DataType::UInt32));
+            columns.push(Column::new_empty("total".into(), &DataType::UInt32));
+            columns.push(Column::new_empty("required".into(), &DataType::UInt32));
+            DataFrame::new(0, columns)?
+        }
+    };
+    out.rechunk_mut();
+    Ok(out)
 }
 
 /// A file to put in the output directory.

@@ -360,6 +360,31 @@ pub struct Pipeline {
     pub inputs: Vec<PathBuf>,
 }
 
+impl Pipeline {
+    /// Every data table the pipeline reads (sources, covariates, national and population
+    /// tables, survey microdata).
+    pub fn files(&self) -> Vec<&FileRef> {
+        let mut out = Vec::new();
+        if let Some(plan) = &self.index {
+            out.extend(plan.sources.iter().map(|s| &s.file));
+            if let Some(sc) = &plan.analysis.scorecard {
+                out.push(&sc.covariate.file);
+            }
+            if let Some(a) = &plan.anchoring {
+                out.push(&a.national);
+                out.push(&a.population.file);
+            }
+        }
+        if let Some(rci) = &self.rci {
+            out.push(&rci.source);
+        }
+        if let Some(cv) = self.charts.as_ref().and_then(|c| c.covariate.as_ref()) {
+            out.push(&cv.file);
+        }
+        out
+    }
+}
+
 /// A column to compare territories by (GDP per capita, population…), from its own table:
 /// the x axis of a scatter chart, the peers of a scorecard.
 #[derive(Debug, Clone, PartialEq)]
@@ -419,17 +444,24 @@ pub(crate) use csv_options;
 
 /// Resolves and checks a loaded pipeline; returns every problem found.
 pub fn resolve(loaded: &LoadedConfig) -> Result<Pipeline, Problems> {
+    let (plan, problems) = resolve_all(loaded);
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Resolves a loaded pipeline as far as it goes, with every problem found: with problems,
+/// the pipeline is only good for reading the files it names (what `validate` still does).
+pub fn resolve_all(loaded: &LoadedConfig) -> (Pipeline, Vec<Problem>) {
     let mut r = Resolver {
         loaded,
         problems: Vec::new(),
         inputs: Default::default(),
     };
     let plan = r.resolve(&loaded.config);
-    if r.problems.is_empty() {
-        Ok(plan)
-    } else {
-        Err(Problems(r.problems))
-    }
+    (plan, r.problems)
 }
 
 pub(crate) struct Resolver<'a> {

@@ -415,7 +415,7 @@ fn figures(x: &Inputs<'_>) -> Vec<Figure> {
                     out.push((
                         Section::Rankings,
                         Figure {
-                            stem: format!("ranking_{}_{}", info.id, p.number),
+                            stem: format!("ranking_{}_{}", style::file_stem(&info.id), p.number),
                             frame: frame(
                                 format!("{}: ranking{page}", info.name),
                                 format!(
@@ -482,7 +482,7 @@ fn figures(x: &Inputs<'_>) -> Vec<Figure> {
                 out.push((
                     Section::Maps,
                     Figure {
-                        stem: format!("map_{}", info.id),
+                        stem: format!("map_{}", style::file_stem(&info.id)),
                         frame: frame(
                             format!("{}{}", info.name, year_text(yv)),
                             format!("{} score (0–100) by territory", level_word(info.level)),
@@ -605,7 +605,7 @@ fn figures(x: &Inputs<'_>) -> Vec<Figure> {
             out.push((
                 Section::Trends,
                 Figure {
-                    stem: format!("trend_{}", ix.nodes[0].id),
+                    stem: format!("trend_{}", style::file_stem(&ix.nodes[0].id)),
                     frame: frame(
                         format!("{} over the years", ix.nodes[0].name),
                         format!(
@@ -796,7 +796,7 @@ fn scatter(
     }
     let index = &ix.nodes[0];
     Figure {
-        stem: format!("scatter_{}", index.id),
+        stem: format!("scatter_{}", style::file_stem(&index.id)),
         frame: frame(
             format!("{} and {}", index.name, cv.name),
             format!(

@@ -251,11 +251,13 @@ pub fn number(v: f64) -> String {
 }
 
 /// A territory id as a file name: ASCII letters, digits, `-` and `_` kept, anything
-/// else replaced, and a short hash added when something was replaced, so two ids never
-/// share a file.
+/// else replaced, and a short hash added when something was replaced or cut, so two ids
+/// never share a file. Stems are at most [`MAX_STEM`] bytes: file systems refuse names
+/// over 255 bytes, and the stem gets suffixes such as `_radar.png`.
 pub fn file_stem(id: &str) -> String {
     let clean: String = id
         .chars()
+        .take(MAX_STEM - 7)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -264,7 +266,7 @@ pub fn file_stem(id: &str) -> String {
             }
         })
         .collect();
-    if clean == id && !id.is_empty() {
+    if clean == id && !id.is_empty() && id.len() <= MAX_STEM {
         clean
     } else {
         let h = crate::stats::fnv1a(id);
@@ -272,12 +274,18 @@ pub fn file_stem(id: &str) -> String {
     }
 }
 
+/// Longest file stem drawn from an id.
+pub const MAX_STEM: usize = 120;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn file_stems_are_safe_and_distinct() {
+        let long = "x".repeat(400);
+        assert!(file_stem(&long).len() <= MAX_STEM);
+        assert_ne!(file_stem(&long), file_stem(&"x".repeat(401)));
         assert_eq!(file_stem("FR10"), "FR10");
         assert_ne!(file_stem("a/b"), file_stem("a b"));
         assert!(file_stem("Île-de-France").is_ascii());
