@@ -700,6 +700,7 @@ pub struct LoadedConfig {
     pub path: PathBuf,
     pub text: String,
     pub config: PipelineConfig,
+    lines: crate::diagnostic::LineIndex,
 }
 
 impl LoadedConfig {
@@ -710,9 +711,24 @@ impl LoadedConfig {
         ))
     }
 
+    pub fn new(path: PathBuf, text: String, config: PipelineConfig) -> Self {
+        let lines = crate::diagnostic::LineIndex::new(&text);
+        LoadedConfig {
+            path,
+            text,
+            config,
+            lines,
+        }
+    }
+
     /// Location of a span of the pipeline file.
     pub fn at(&self, span: std::ops::Range<usize>) -> Location {
-        Location::config_at(&self.path, &self.text, span.start)
+        let (line, column) = self.lines.line_column(&self.text, span.start);
+        Location::Config {
+            file: self.path.clone(),
+            line,
+            column,
+        }
     }
 }
 
@@ -732,11 +748,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
         ))
     })?;
     let config = parse(path, &text)?;
-    Ok(LoadedConfig {
-        path: path.to_path_buf(),
-        text,
-        config,
-    })
+    Ok(LoadedConfig::new(path.to_path_buf(), text, config))
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<PipelineConfig, ConfigError> {

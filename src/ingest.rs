@@ -199,10 +199,17 @@ fn territory_coverage(
         if !own.iter().any(|id| others.contains(id)) {
             let mine: Vec<&String> = own.iter().collect();
             let theirs: Vec<&String> = others.into_iter().collect();
+            let files: Vec<String> = raws
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .map(|(_, r)| r.plan.file.path.display().to_string())
+                .collect();
             return Err(Problem::new(
                 Location::data_file(&raws[k].plan.file.path),
                 format!(
-                    "no territory id of this source is in the other sources (here {}; elsewhere {})",
+                    "no territory id of this source is in the other source(s), {}: here {}; there {}",
+                    files.join(", "),
                     list(&mine, 3),
                     list(&theirs, 3)
                 ),

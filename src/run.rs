@@ -547,12 +547,24 @@ fn prepare(
             ));
         }
         if kept.height() == 0 {
-            return Err(Error::Compute(Problems(vec![Problem::new(
-                Location::Nowhere,
+            let excluded = r.dropped.iter().filter(|d| d.reason == "excluded").count();
+            let message = if excluded == r.dropped.len() {
+                "screening dropped every territory: [screening] exclude names them all".to_owned()
+            } else if excluded > 0 {
+                format!(
+                    "screening dropped every territory: {excluded} row(s) excluded by [screening] exclude, the other {} below {:.0}% of their indicators",
+                    r.dropped.len() - excluded,
+                    100.0 * s.min_availability
+                )
+            } else {
                 format!(
                     "screening dropped every territory: none has {:.0}% of its indicators",
                     100.0 * s.min_availability
-                ),
+                )
+            };
+            return Err(Error::Compute(Problems(vec![Problem::new(
+                s.declared_at.clone(),
+                message,
             )])));
         }
         report.screening = Some(r);
@@ -669,7 +681,11 @@ fn check_positive_inputs(plan: &Plan, frame: &DataFrame) -> Result<(), Error> {
 /// of a negative rescaled value): report the first case, never write it.
 fn check_finite(plan: &Plan, frame: &DataFrame) -> Result<(), Error> {
     let mut problems = Vec::new();
-    for node in &plan.nodes {
+    // Bottom-up, and a node whose child is already reported is not: one NaN climbs to
+    // the index, and one message per problem is enough.
+    let mut bad = vec![false; plan.nodes.len()];
+    for i in (0..plan.nodes.len()).rev() {
+        let node = &plan.nodes[i];
         let Ok(values) = frame.column(&node.id).and_then(|c| c.f64().cloned()) else {
             continue;
         };
@@ -679,6 +695,10 @@ fn check_finite(plan: &Plan, frame: &DataFrame) -> Result<(), Error> {
         else {
             continue;
         };
+        bad[i] = true;
+        if node.children.iter().any(|&c| bad[c]) {
+            continue;
+        }
         let at = |name: &str| cell(frame, name, row);
         let territory = territory_at(plan, frame, row);
         let children: Vec<String> = node
@@ -786,11 +806,11 @@ fn build(pipeline: &Pipeline, progress: &mut Progress) -> Result<Built, Error> {
         );
         let computed = compute(plan, table.frame)?;
         warnings.extend(computed.warnings.iter().cloned());
-        let long = write::long_scores(plan, &computed.frame)?;
         let missing = write::missing_scores(plan, &computed.frame)?;
         wide = Some(write::wide_scores(plan, &computed.frame)?);
         index_manifest = Some(index_manifest_of(plan, &computed, &missing)?);
         if pipeline.charts.is_some() {
+            let long = write::long_scores(plan, &computed.frame)?;
             results.index = Some(IndexResults::from_scores(plan, &long)?);
         }
         if !computed.anchoring.is_empty() {
@@ -838,8 +858,11 @@ fn build(pipeline: &Pipeline, progress: &mut Progress) -> Result<Built, Error> {
             }
             analysis_manifest = Some(m);
         }
-        outputs.push(Output::Parquet("scores.parquet", long.clone()));
-        outputs.push(Output::Csv("scores.csv", long));
+        outputs.push(Output::Tidy {
+            parquet: "scores.parquet",
+            csv: "scores.csv",
+            blocks: write::TidyBlocks::new(plan.clone(), computed.frame.clone())?,
+        });
         outputs.push(Output::Csv("missing.csv", missing));
     }
 
@@ -927,10 +950,12 @@ fn build(pipeline: &Pipeline, progress: &mut Progress) -> Result<Built, Error> {
     };
     manifest.outputs = outputs
         .iter()
-        .filter_map(|o| match o {
-            Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => Some(n.to_string()),
+        .flat_map(|o| match o {
+            Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => vec![n.to_string()],
+            Output::Tidy { parquet, csv, .. } => vec![parquet.to_string(), csv.to_string()],
             // The pack is one entry: its files are counted under `charts`.
-            Output::File(n, _) => (n == "charts/index.html").then(|| n.clone()),
+            Output::File(n, _) if n == "charts/index.html" => vec![n.clone()],
+            Output::File(..) => Vec::new(),
         })
         .chain(["manifest.json".to_string()])
         .collect();

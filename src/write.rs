@@ -64,60 +64,106 @@ pub const LEVEL_ORDER: [Level; 4] = [
 
 /// `territory_id, territory_name, group, year, level, node_id, value, rank`, then
 /// `imputed` when the pipeline imputes: the indicator's value was imputed, or for a
-/// parent, some indicator beneath it was.
-///
-/// Built eagerly, one block of rows per node stacked in order: a lazy concatenation of
-/// one query per node costs time and memory quadratic in the number of nodes (each query
-/// carries the whole frame's schema), which a 10,000-indicator framework cannot afford.
+/// parent, some indicator beneath it was. All blocks of [`TidyBlocks`] stacked.
 pub fn long_scores(plan: &Plan, df: &DataFrame) -> PolarsResult<DataFrame> {
-    let height = df.height();
-    let keys: Vec<Column> = [TERRITORY_ID, TERRITORY_NAME, GROUP, YEAR]
-        .iter()
-        .map(|k| df.column(k).cloned())
-        .collect::<PolarsResult<_>>()?;
-    let imputed = if plan.prep.imputation {
-        Some(imputed_flags(plan, df)?)
-    } else {
-        None
-    };
     let mut out: Option<DataFrame> = None;
-    for &level in &LEVEL_ORDER {
-        for (i, node) in plan.nodes.iter().enumerate() {
-            if node.level != level {
-                continue;
-            }
-            let mut columns = keys.clone();
-            columns.push(Column::new_scalar(
-                "level".into(),
-                Scalar::from(PlSmallStr::from(node.level.as_str())),
-                height,
-            ));
-            columns.push(Column::new_scalar(
-                "node_id".into(),
-                Scalar::from(PlSmallStr::from(node.id.as_str())),
-                height,
-            ));
-            columns.push(df.column(&node.id)?.clone().with_name("value".into()));
-            columns.push(
-                df.column(&rank_column(&node.id))?
-                    .clone()
-                    .with_name("rank".into()),
-            );
-            if let Some(flags) = &imputed {
-                columns.push(flags[i].clone().with_name("imputed".into()).into_column());
-            }
-            let block = DataFrame::new(height, columns)?;
-            match &mut out {
-                None => out = Some(block),
-                Some(acc) => {
-                    acc.vstack_mut_owned(block)?;
-                }
+    for block in TidyBlocks::new(plan.clone(), df.clone())? {
+        let block = block?;
+        match &mut out {
+            None => out = Some(block),
+            Some(acc) => {
+                acc.vstack_mut_owned(block)?;
             }
         }
     }
     let mut out = out.expect("a plan has nodes");
     out.rechunk_mut();
     Ok(out)
+}
+
+/// The tidy score table as one block of rows per node, in output order (index,
+/// dimensions, components, indicators), so that it can be written as it is produced:
+/// memory then follows the input, not the output, which has a row per territory × node.
+/// (A lazy concatenation of one query per node was also quadratic in the number of
+/// nodes: each query carries the whole frame's schema.)
+#[derive(Debug)]
+pub struct TidyBlocks {
+    frame: DataFrame,
+    /// (node id, level) in output order.
+    nodes: Vec<(String, Level)>,
+    /// Per entry of `nodes`, when the pipeline imputes.
+    imputed: Option<Vec<BooleanChunked>>,
+    keys: Vec<Column>,
+    next: usize,
+}
+
+impl TidyBlocks {
+    pub fn new(plan: Plan, frame: DataFrame) -> PolarsResult<Self> {
+        let keys: Vec<Column> = [TERRITORY_ID, TERRITORY_NAME, GROUP, YEAR]
+            .iter()
+            .map(|k| frame.column(k).cloned())
+            .collect::<PolarsResult<_>>()?;
+        let mut order = Vec::new();
+        for &level in &LEVEL_ORDER {
+            order.extend((0..plan.nodes.len()).filter(|&i| plan.nodes[i].level == level));
+        }
+        let imputed = if plan.prep.imputation {
+            let all = imputed_flags(&plan, &frame)?;
+            Some(order.iter().map(|&i| all[i].clone()).collect())
+        } else {
+            None
+        };
+        let nodes = order
+            .iter()
+            .map(|&i| (plan.nodes[i].id.clone(), plan.nodes[i].level))
+            .collect();
+        Ok(TidyBlocks {
+            frame,
+            nodes,
+            imputed,
+            keys,
+            next: 0,
+        })
+    }
+
+    fn block(&self, k: usize) -> PolarsResult<DataFrame> {
+        let height = self.frame.height();
+        let (id, level) = &self.nodes[k];
+        let mut columns = self.keys.clone();
+        columns.push(Column::new_scalar(
+            "level".into(),
+            Scalar::from(PlSmallStr::from(level.as_str())),
+            height,
+        ));
+        columns.push(Column::new_scalar(
+            "node_id".into(),
+            Scalar::from(PlSmallStr::from(id.as_str())),
+            height,
+        ));
+        columns.push(self.frame.column(id)?.clone().with_name("value".into()));
+        columns.push(
+            self.frame
+                .column(&rank_column(id))?
+                .clone()
+                .with_name("rank".into()),
+        );
+        if let Some(flags) = &self.imputed {
+            columns.push(flags[k].clone().with_name("imputed".into()).into_column());
+        }
+        DataFrame::new(height, columns)
+    }
+}
+
+impl Iterator for TidyBlocks {
+    type Item = PolarsResult<DataFrame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.nodes.len() {
+            return None;
+        }
+        self.next += 1;
+        Some(self.block(self.next - 1))
+    }
 }
 
 /// Per node (by index in the plan): whether its value, or that of an indicator beneath
@@ -223,6 +269,12 @@ pub fn missing_scores(plan: &Plan, df: &DataFrame) -> PolarsResult<DataFrame> {
 /// A file to put in the output directory.
 #[derive(Debug)]
 pub enum Output<'a> {
+    /// The tidy scores, written block by block to a Parquet and a CSV file.
+    Tidy {
+        parquet: &'a str,
+        csv: &'a str,
+        blocks: TidyBlocks,
+    },
     Csv(&'a str, DataFrame),
     Parquet(&'a str, DataFrame),
     Text(&'a str, String),
@@ -598,6 +650,7 @@ fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), Wri
         let name = match &file {
             Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => n.to_string(),
             Output::File(n, _) => n.clone(),
+            Output::Tidy { csv, .. } => csv.to_string(),
         };
         let path = tmp.join(&name);
         if let Some(parent) = path.parent() {
@@ -619,9 +672,101 @@ fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), Wri
                     .finish(&mut df)
                     .map_err(pl(&name))?;
             }
+            Output::Tidy {
+                parquet,
+                csv,
+                blocks,
+            } => write_tidy(tmp, shown, parquet, csv, blocks)?,
             Output::Text(_, text) => fs::write(&path, text).map_err(io(&name))?,
             Output::File(_, bytes) => fs::write(&path, bytes).map_err(io(&name))?,
         }
+    }
+    Ok(())
+}
+
+/// Rows per Parquet row group of the tidy table (polars' own default).
+const ROW_GROUP: usize = 512 * 512;
+
+/// Writes the tidy blocks to both files as they come; Parquet row groups are gathered
+/// to [`ROW_GROUP`] rows so that small blocks do not make a file of tiny row groups.
+fn write_tidy(
+    tmp: &Path,
+    shown: &Path,
+    parquet: &str,
+    csv: &str,
+    blocks: TidyBlocks,
+) -> Result<(), WriteError> {
+    let fail = |name: &str| {
+        let path = shown.join(name);
+        move |e: PolarsError| WriteError::Polars {
+            path,
+            message: match e {
+                PolarsError::IO { error, .. } => error.to_string(),
+                other => other.to_string().lines().next().unwrap_or("").to_string(),
+            },
+        }
+    };
+    let io = |name: &str| {
+        let path = shown.join(name);
+        move |source| WriteError::Io { path, source }
+    };
+    let pq_file = BufWriter::new(File::create(tmp.join(parquet)).map_err(io(parquet))?);
+    let csv_file = BufWriter::new(File::create(tmp.join(csv)).map_err(io(csv))?);
+    let mut pq_writer = None;
+    let mut csv_writer = None;
+    let mut pq_file = Some(pq_file);
+    let mut csv_file = Some(csv_file);
+    let mut pending: Option<DataFrame> = None;
+    let flush = |pending: &mut Option<DataFrame>,
+                 writer: &mut polars::io::parquet::write::BatchedWriter<BufWriter<File>>|
+     -> PolarsResult<()> {
+        if let Some(mut df) = pending.take() {
+            df.rechunk_mut();
+            writer.write_batch(&df)?;
+        }
+        Ok(())
+    };
+    for block in blocks {
+        let block = block.map_err(fail(csv))?;
+        if pq_writer.is_none() {
+            let schema = block.schema().clone();
+            pq_writer = Some(
+                ParquetWriter::new(pq_file.take().expect("opened"))
+                    .batched(&schema)
+                    .map_err(fail(parquet))?,
+            );
+            csv_writer = Some(
+                CsvWriter::new(csv_file.take().expect("opened"))
+                    .include_header(true)
+                    .batched(&schema)
+                    .map_err(fail(csv))?,
+            );
+        }
+        csv_writer
+            .as_mut()
+            .expect("made with the first block")
+            .write_batch(&block)
+            .map_err(fail(csv))?;
+        let full = match &mut pending {
+            None => {
+                pending = Some(block);
+                false
+            }
+            Some(acc) => {
+                acc.vstack_mut_owned(block).map_err(fail(parquet))?;
+                acc.height() >= ROW_GROUP
+            }
+        };
+        if full {
+            flush(&mut pending, pq_writer.as_mut().expect("made")).map_err(fail(parquet))?;
+        }
+    }
+    if let Some(w) = pq_writer.as_mut() {
+        flush(&mut pending, w).map_err(fail(parquet))?;
+        w.finish().map_err(fail(parquet))?;
+    }
+    if let Some(w) = csv_writer.as_mut() {
+        w.finish().map_err(fail(csv))?;
     }
     Ok(())
 }

@@ -483,12 +483,18 @@ fn ends_in_open_quote(tail: &[u8], separator: u8) -> bool {
 /// floats of every width, booleans); anything else is named.
 fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<DataFrame, Problem> {
     let here = Location::data_file(path);
-    if !(bytes.len() >= 8 && bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1")) {
+    if !bytes.starts_with(b"PAR1") {
         return Err(Problem::new(
             here,
-            "not a Parquet file (no PAR1 marks at its start and end)",
+            "not a Parquet file (it does not start with the PAR1 mark)",
         )
         .with_help("set format = \"csv\" if it is a CSV file"));
+    }
+    if bytes.len() < 12 || !bytes.ends_with(b"PAR1") {
+        return Err(Problem::new(
+            here,
+            "the Parquet file is truncated (it does not end with the PAR1 mark): copy it again",
+        ));
     }
     let mut reader = ParquetReader::new(Cursor::new(bytes));
     let schema = reader.schema().map_err(|_| {

@@ -271,6 +271,7 @@ pub struct Screening {
     pub on: ScreenOn,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+    pub declared_at: Location,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -338,6 +339,14 @@ impl Plan {
         out
     }
 }
+
+/// Power means with |p| below this are refused: x^p rounds to 1 (documented in the
+/// README: use the geometric mean, their limit).
+pub const MIN_POWER: f64 = 1e-6;
+/// Power means with |p| above this are refused: scores of 100 to that power overflow.
+pub const MAX_POWER: f64 = 100.0;
+/// Largest weight accepted.
+pub const MAX_WEIGHT: f64 = 1e12;
 
 pub const DEFAULT_MISSING: [&str; 7] = ["", "NA", "N/A", "n/a", "NaN", ":", ".."];
 
@@ -495,7 +504,11 @@ impl Resolver<'_> {
             .help = Some("use letters, digits, '_', '-' or '.' (not first)".into());
         }
         let name = c.pipeline.name.clone().unwrap_or_else(|| id.clone());
-        let top = Location::config_at(&self.loaded.path, &self.loaded.text, 0);
+        let top = Location::Config {
+            file: self.loaded.path.clone(),
+            line: 1,
+            column: 1,
+        };
         let index = match (&c.index, &c.territories) {
             (Some(index), Some(territories)) => {
                 Some(self.index_plan(c, index, territories, &id, &name))
@@ -844,6 +857,7 @@ impl Resolver<'_> {
         nodes: &[Node],
     ) -> Preparation {
         let screening = c.screening.as_ref().map(|sc| {
+            let here = self.at(sc);
             let v = sc.get_ref();
             let share = *v.min_availability.get_ref();
             if !(0.0..=1.0).contains(&share) {
@@ -868,6 +882,7 @@ impl Resolver<'_> {
                 on: v.on,
                 include: v.include.iter().map(|s| s.get_ref().clone()).collect(),
                 exclude: v.exclude.iter().map(|s| s.get_ref().clone()).collect(),
+                declared_at: here,
             }
         });
         if let (Some(sc), None) = (&screening, &c.imputation)
@@ -961,7 +976,11 @@ impl Resolver<'_> {
     fn sources(&mut self, c: &PipelineConfig) -> Vec<SourcePlan> {
         if c.sources.is_empty() {
             self.problem(
-                Location::config_at(&self.loaded.path, &self.loaded.text, 0),
+                Location::Config {
+                    file: self.loaded.path.clone(),
+                    line: 1,
+                    column: 1,
+                },
                 "the pipeline has an [index] but no [[source]]",
             );
         }
@@ -1285,7 +1304,11 @@ impl Resolver<'_> {
         // Indicators.
         let default_method = c.normalisation.default_method();
         let table = default_method.method.as_ref().map_or_else(
-            || Location::config_at(&self.loaded.path, &self.loaded.text, 0),
+            || Location::Config {
+                file: self.loaded.path.clone(),
+                line: 1,
+                column: 1,
+            },
             |m| self.at(m),
         );
         self.check_method_parameters(&default_method, None, table);
@@ -1347,6 +1370,13 @@ impl Resolver<'_> {
                         self.at(w),
                         format!("weight must be a finite number ≥ 0, got {v}"),
                     );
+                } else if v > MAX_WEIGHT {
+                    // Sums of such weights overflow or swamp every other child.
+                    self.problem(
+                        self.at(w),
+                        format!("weight {v:e} is out of range (at most {MAX_WEIGHT:e})"),
+                    )
+                    .help = Some("weights are relative: scale them down together".into());
                 }
                 v
             }
@@ -1369,6 +1399,29 @@ impl Resolver<'_> {
         let here = self.at(cfg);
         let a = cfg.get_ref();
         let mean = match (a.method, a.p) {
+            (Method::Power, Some(p)) if p.is_finite() && p != 0.0 && p.abs() < MIN_POWER => {
+                // x^p rounds to 1 for every x long before p reaches 0: the mean would come
+                // out as 1 (p = 1e-20) or as noise, never as the geometric mean it tends to.
+                self.problem(
+                    here.clone(),
+                    format!(
+                        "power mean exponent p = {p:?} is too close to 0 to compute (|p| must be at least {MIN_POWER:e})"
+                    ),
+                )
+                .help = Some(
+                    "as p tends to 0 the power mean tends to the geometric mean: use method = \"geometric\"".into(),
+                );
+                Mean::Arithmetic
+            }
+            (Method::Power, Some(p)) if p.is_finite() && p.abs() > MAX_POWER => {
+                self.problem(
+                    here.clone(),
+                    format!(
+                        "power mean exponent p = {p:?} is out of range (|p| at most {MAX_POWER}): scores to that power overflow"
+                    ),
+                );
+                Mean::Arithmetic
+            }
             (Method::Power, Some(p)) if p.is_finite() && p != 0.0 => Mean::Power(p),
             (Method::Power, Some(p)) => {
                 self.problem(
@@ -1681,6 +1734,15 @@ impl Resolver<'_> {
             }
         }
         let (tu, td) = (spec.transform_value(uv), spec.transform_value(dv));
+        if !(tu - td).is_finite() {
+            self.problem(
+                self.at(u),
+                format!(
+                    "indicator \"{id}\": utopia ({uv}) and dystopia ({dv}) are too far apart to rescale (their difference overflows)"
+                ),
+            );
+            return;
+        }
         if tu == td {
             let msg = if uv == dv {
                 format!(
@@ -1787,14 +1849,10 @@ impl Resolver<'_> {
 pub(crate) fn test_plan(text: &str) -> Plan {
     let path = PathBuf::from("t.toml");
     let config = crate::config::parse(&path, text).unwrap_or_else(|e| panic!("{e}"));
-    resolve(&LoadedConfig {
-        path,
-        text: text.to_owned(),
-        config,
-    })
-    .unwrap_or_else(|e| panic!("{e}"))
-    .index
-    .expect("an [index]")
+    resolve(&LoadedConfig::new(path, text.to_owned(), config))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .index
+        .expect("an [index]")
 }
 
 pub(crate) fn is_valid_id(id: &str) -> bool {

@@ -3,6 +3,7 @@
 
 mod analysis;
 mod asem;
+mod catalogue;
 mod charts;
 mod cli;
 mod demo;
