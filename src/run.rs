@@ -260,7 +260,27 @@ pub struct Validated {
 /// and the output directory `run` would write to. When the pipeline file has errors, the
 /// data files it names are still read, so their problems are listed in the same pass.
 pub fn validate(path: &Path, output_dir: Option<PathBuf>) -> Result<Validated, Error> {
-    let loaded = config::load(path)?;
+    let loaded = match config::load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            let mut problems = match e {
+                ConfigError::Parse(p) => vec![p],
+                ConfigError::Values(p) => p.0,
+                read @ ConfigError::Read { .. } => return Err(read.into()),
+            };
+            // The data files it names are still read, leniently.
+            let text = crate::files::read_regular(path)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
+            for file in plan::files_of_unparsed(path, &text) {
+                if let Err(p) = crate::load::read_file(&file, &Default::default()) {
+                    problems.push(p);
+                }
+            }
+            return Err(Error::Plan(Problems(problems)));
+        }
+    };
     let (pipeline, problems) = plan::resolve_all(&loaded);
     if !problems.is_empty() {
         let mut all = problems;

@@ -451,6 +451,69 @@ macro_rules! csv_options {
 }
 pub(crate) use csv_options;
 
+/// The data files named by a pipeline file that does not parse (a typo in a key, a
+/// syntax error elsewhere), read from it leniently: `validate` still reads them, so that
+/// one pass lists the data's problems beside the file's.
+pub fn files_of_unparsed(path: &Path, text: &str) -> Vec<FileRef> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let mut entries: Vec<&toml::Table> = Vec::new();
+    if let Some(toml::Value::Array(sources)) = table.get("source") {
+        entries.extend(sources.iter().filter_map(|s| s.as_table()));
+    }
+    if let Some(source) = table
+        .get("rci")
+        .and_then(|r| r.get("source"))
+        .and_then(|s| s.as_table())
+    {
+        entries.push(source);
+    }
+    let base = path.parent().unwrap_or(Path::new(""));
+    let text_of =
+        |t: &toml::Table, key: &str| t.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    entries
+        .into_iter()
+        .filter_map(|t| {
+            let written = text_of(t, "path")?;
+            let resolved = normalise_path(&base.join(&written));
+            let unzipped = match resolved.extension().and_then(|e| e.to_str()) {
+                Some(e) if e.eq_ignore_ascii_case("gz") => resolved.with_extension(""),
+                _ => resolved.clone(),
+            };
+            let parquet = match text_of(t, "format").as_deref() {
+                Some("parquet") => true,
+                Some(_) => false,
+                None => unzipped
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| {
+                        e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq")
+                    }),
+            };
+            let separator = text_of(t, "separator")
+                .map(|v| if v == "\\t" { "\t".to_owned() } else { v })
+                .filter(|v| v.len() == 1 && v.is_ascii())
+                .map_or(b',', |v| v.as_bytes()[0]);
+            let offset = text.find(&format!("\"{written}\"")).unwrap_or(0);
+            Some(FileRef {
+                path: resolved,
+                format: if parquet {
+                    Format::Parquet
+                } else {
+                    Format::Csv
+                },
+                separator,
+                decimal_comma: text_of(t, "decimal").as_deref() == Some(","),
+                thousands: text_of(t, "thousands").and_then(|v| v.chars().next()),
+                encoding: text_of(t, "encoding")
+                    .and_then(|e| encoding_rs::Encoding::for_label(e.trim().as_bytes())),
+                declared_at: Location::config_at(path, text, offset),
+            })
+        })
+        .collect()
+}
+
 /// Resolves and checks a loaded pipeline; returns every problem found.
 pub fn resolve(loaded: &LoadedConfig) -> Result<Pipeline, Problems> {
     let (plan, problems) = resolve_all(loaded);

@@ -669,6 +669,14 @@ fn cases() -> Vec<Case> {
             .expect_at("utopia = 5", "utopia equals dystopia (5)")
             .expect("small.csv: line 3: 6 fields, expected 7"),
     );
+    c.push(
+        Case::new("a key typo does not hide a data error", 2)
+            .toml("id = \"dim\"", "id = \"dim\"\nwieght = 2")
+            .csv_edit("T2,Two,X,2.0,20,6,200", "T2,Two,X,20,6,200")
+            .args(&["validate", "small.toml"])
+            .expect_at("wieght", "unknown field `wieght`")
+            .expect("small.csv: line 3: 6 fields, expected 7"),
+    );
     c
 }
 
