@@ -33,11 +33,11 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 }
 
 /// The EU-SPI run with its pack, made once for the tests that look at it.
-fn euspi_run() -> Option<&'static (PathBuf, String)> {
-    shared("euspi2020/regional_raw.csv")?;
-    shared("nuts/nuts2_2016.geojson")?;
+fn euspi_run() -> &'static (PathBuf, String) {
+    shared("euspi2020/regional_raw.csv");
+    shared("nuts/nuts2_2016.geojson");
     static RUN: OnceLock<(PathBuf, String)> = OnceLock::new();
-    Some(RUN.get_or_init(|| {
+    RUN.get_or_init(|| {
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("euspi-pack-{}", std::process::id()));
         let o = bienvivre(
@@ -51,14 +51,13 @@ fn euspi_run() -> Option<&'static (PathBuf, String)> {
         );
         assert!(o.status.success(), "{}", stderr(&o));
         (out, stderr(&o))
-    }))
+    })
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn euspi_pack_has_rankings_map_heatmap_and_profiles() {
-    let Some((out, err)) = euspi_run() else {
-        return;
-    };
+    let (out, err) = euspi_run();
     let charts = out.join("charts");
     let pack = files(&charts);
     // Index ranking: 240 regions over pages of 60, every region named once.
@@ -125,10 +124,9 @@ fn euspi_pack_has_rankings_map_heatmap_and_profiles() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn france_departement_map() {
-    if shared("france/departements.geojson").is_none() {
-        return;
-    }
+    shared("france/departements.geojson");
     let dir = TempDir::new("france");
     let out = dir.join("out");
     let o = bienvivre(
@@ -166,20 +164,20 @@ fn france_departement_map() {
     assert!(out.join("charts/profiles/75_trend.png").exists());
 }
 
-/// The Chromium binary, or None (with a notice) outside CI.
-fn chromium() -> Option<PathBuf> {
+/// The Chromium binary. Tests that call this are `#[ignore = "needs Chromium…"]`: they
+/// run with `cargo test -- --include-ignored` (CI installs Debian's chromium) and fail,
+/// never skip, without it.
+fn chromium() -> PathBuf {
     for c in ["chromium", "chromium-browser", "google-chrome"] {
         if let Ok(o) = std::process::Command::new("which").arg(c).output()
             && o.status.success()
         {
-            return Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+            return PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
         }
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("chromium is missing (required under CI=true; .ci/run installs it)");
-    }
-    eprintln!("notice: skipping, chromium is not installed");
-    None
+    panic!(
+        "chromium is missing: this test needs it (Debian package chromium; .ci/run installs it)"
+    );
 }
 
 /// Opens every page in headless Chromium: each image's naturalWidth and each link's target.
@@ -286,9 +284,10 @@ fn check_in_chromium(chromium: &Path, charts: &Path) -> (usize, usize, usize) {
 }
 
 #[test]
+#[ignore = "needs Chromium and ../shared/data"]
 fn every_image_loads_and_no_link_is_broken_in_chromium() {
-    let Some(chromium) = chromium() else { return };
-    let Some((out, _)) = euspi_run() else { return };
+    let chromium = chromium();
+    let (out, _) = euspi_run();
     let (pages, images, links) = check_in_chromium(&chromium, &out.join("charts"));
     assert_eq!(pages, 8);
     assert!(
@@ -296,9 +295,7 @@ fn every_image_loads_and_no_link_is_broken_in_chromium() {
         "{images} images, {links} links"
     );
     // A relational-capability pack too.
-    if shared("afrobarometer_r1/mali.csv").is_none() {
-        return;
-    }
+    shared("afrobarometer_r1/mali.csv");
     let dir = TempDir::new("rci-pack");
     let o = bienvivre(
         &root(),
@@ -316,8 +313,9 @@ fn every_image_loads_and_no_link_is_broken_in_chromium() {
 }
 
 #[test]
+#[ignore = "needs Chromium"]
 fn chromium_check_catches_a_missing_image() {
-    let Some(chromium) = chromium() else { return };
+    let chromium = chromium();
     let dir = small_charts_project(SMALL_GEOJSON);
     let o = bienvivre(dir.path(), &["run", "small.toml", "-q", "-o", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -330,8 +328,9 @@ fn chromium_check_catches_a_missing_image() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn two_renders_are_byte_identical_and_plot_draws_what_run_drew() {
-    let Some((out, _)) = euspi_run() else { return };
+    let (out, _) = euspi_run();
     let dir = TempDir::new("twice");
     let o = bienvivre(
         &root(),

@@ -66,23 +66,17 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A file of the shared reference data, or None (with a notice) when it is absent outside CI.
-pub fn shared(rel: &str) -> Option<PathBuf> {
+/// A file of the shared reference data. Tests that call this are
+/// `#[ignore = "needs ../shared/data"]`: they run with `cargo test -- --include-ignored`
+/// (as CI does) and fail, never skip, when the data is not there.
+pub fn shared(rel: &str) -> PathBuf {
     let p = root().join("../shared/data").join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "reference data {} is missing (required under CI=true)",
-            p.display()
-        );
-    }
-    eprintln!(
-        "notice: skipping, reference data {} is not here",
+    assert!(
+        p.exists(),
+        "reference data {} is missing: this test needs ../shared/data beside the checkout",
         p.display()
     );
-    None
+    p
 }
 
 pub fn read_csv(path: &Path) -> DataFrame {
