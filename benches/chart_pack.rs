@@ -15,7 +15,7 @@ mod common;
 use bienvivre::progress::Progress;
 use bienvivre::run::{self, RunOptions};
 use bienvivre::synth::{self, SynthSpec};
-use common::{env_or, peak_rss_mib};
+use common::{env_or, peak_rss_mib, run_timed};
 
 fn main() {
     let spec = SynthSpec {
@@ -39,15 +39,12 @@ fn main() {
     std::fs::write(&pipeline, toml).expect("pipeline");
 
     let options = RunOptions {
-        pipeline,
+        pipeline: pipeline.clone(),
         output_dir: Some(dir.join("out")),
     };
-    let t = Instant::now();
-    let summary =
-        run::run(&options, &mut Progress::hidden()).unwrap_or_else(|e| panic!("run failed: {e}"));
+    let (summary, wall) = run_timed(pipeline, dir.join("out"));
     println!(
-        "run with the pack: {:.2} s wall ({} territories × {} years, {} figures)",
-        t.elapsed().as_secs_f64(),
+        "run with the pack: {wall:.2} s wall ({} territories × {} years, {} figures)",
         spec.territories,
         spec.years,
         summary.manifest.charts.as_ref().map_or(0, |c| c.figures)

@@ -13,10 +13,8 @@ use std::time::Instant;
 
 mod common;
 
-use bienvivre::progress::Progress;
-use bienvivre::run::{self, RunOptions};
 use bienvivre::synth::{self, SynthSpec};
-use common::{env_or, peak_rss_mib};
+use common::{env_or, peak_rss_mib, run_timed};
 
 fn main() {
     // `cargo bench` passes `--bench`; anything else (e.g. a filter) is ignored.
@@ -50,14 +48,7 @@ fn main() {
     );
     let before = peak_rss_mib();
 
-    let options = RunOptions {
-        pipeline: pipeline.clone(),
-        output_dir: Some(dir.join("out")),
-    };
-    let t = Instant::now();
-    let summary =
-        run::run(&options, &mut Progress::hidden()).unwrap_or_else(|e| panic!("run failed: {e}"));
-    let wall = t.elapsed().as_secs_f64();
+    let (summary, wall) = run_timed(pipeline.clone(), dir.join("out"));
     println!(
         "run: {wall:.2} s wall, {} territory rows",
         summary.manifest.index.as_ref().map_or(0, |i| i.counts.rows)

@@ -13,10 +13,8 @@ use std::time::Instant;
 
 mod common;
 
-use bienvivre::progress::Progress;
-use bienvivre::run::{self, RunOptions};
 use bienvivre::synth::{self, SurveySpec};
-use common::{env_or, peak_rss_mib};
+use common::{env_or, peak_rss_mib, run_timed};
 
 fn main() {
     let spec = SurveySpec {
@@ -51,16 +49,9 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let options = RunOptions {
-        pipeline,
-        output_dir: Some(dir.join("out")),
-    };
-    let t = Instant::now();
-    let summary =
-        run::run(&options, &mut Progress::hidden()).unwrap_or_else(|e| panic!("run failed: {e}"));
+    let (summary, wall) = run_timed(pipeline, dir.join("out"));
     println!(
-        "run: {:.2} s wall ({} bootstrap replicates), {} respondents scored",
-        t.elapsed().as_secs_f64(),
+        "run: {wall:.2} s wall ({} bootstrap replicates), {} respondents scored",
         bootstrap,
         summary.manifest.rci.as_ref().map_or(0, |r| r.scored)
     );

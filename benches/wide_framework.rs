@@ -11,14 +11,11 @@
 //! No assertions: the machine is shared and noisy; the closing note quotes the figures.
 
 use std::io::{BufWriter, Write};
-use std::time::Instant;
 
 mod common;
 
-use bienvivre::progress::Progress;
-use bienvivre::run::{self, RunOptions};
 use bienvivre::synth::{self, SynthSpec};
-use common::{env_or, peak_rss_mib};
+use common::{env_or, peak_rss_mib, run_timed};
 
 fn main() {
     let spec = SynthSpec {
@@ -50,14 +47,7 @@ fn main() {
         toml_size as f64 / 1048576.0,
     );
     let before = peak_rss_mib();
-    let options = RunOptions {
-        pipeline,
-        output_dir: Some(dir.join("out")),
-    };
-    let t = Instant::now();
-    let summary =
-        run::run(&options, &mut Progress::hidden()).unwrap_or_else(|e| panic!("run failed: {e}"));
-    let wall = t.elapsed().as_secs_f64();
+    let (summary, wall) = run_timed(pipeline, dir.join("out"));
     println!("run: {wall:.2} s wall");
     for (stage, ms) in &summary.manifest.timings_ms {
         println!("  {stage:>8}: {ms} ms");

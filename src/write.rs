@@ -626,25 +626,30 @@ pub fn commit<'a>(
     result.map(|_| warnings)
 }
 
+/// Errors name the file in the directory the user asked for, not the temporary one.
+fn io_error(shown: &Path, name: &str) -> impl FnOnce(std::io::Error) -> WriteError + use<> {
+    let path = shown.join(name);
+    move |source| WriteError::Io { path, source }
+}
+
+/// As [`io_error`], with polars' own wording cut to its first line (no internals).
+fn polars_error(shown: &Path, name: &str) -> impl FnOnce(PolarsError) -> WriteError + use<> {
+    let path = shown.join(name);
+    move |e: PolarsError| WriteError::Polars {
+        path,
+        message: match e {
+            PolarsError::IO { error, .. } => error.to_string(),
+            other => other.to_string().lines().next().unwrap_or("").to_string(),
+        },
+    }
+}
+
 fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), WriteError> {
     if ABORTING.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(WriteError::Interrupted);
     }
-    // Errors name the file in the directory the user asked for, not the temporary one.
-    let io = |name: &str| {
-        let path = shown.join(name);
-        move |source| WriteError::Io { path, source }
-    };
-    let pl = |name: &str| {
-        let path = shown.join(name);
-        move |e: PolarsError| WriteError::Polars {
-            path,
-            message: match e {
-                PolarsError::IO { error, .. } => error.to_string(),
-                other => other.to_string().lines().next().unwrap_or("").to_string(),
-            },
-        }
-    };
+    let io = |name: &str| io_error(shown, name);
+    let pl = |name: &str| polars_error(shown, name);
     for file in files {
         // Outputs may sit in subdirectories (analysis/, charts/).
         let name = match &file {
@@ -696,20 +701,8 @@ fn write_tidy(
     csv: &str,
     blocks: TidyBlocks,
 ) -> Result<(), WriteError> {
-    let fail = |name: &str| {
-        let path = shown.join(name);
-        move |e: PolarsError| WriteError::Polars {
-            path,
-            message: match e {
-                PolarsError::IO { error, .. } => error.to_string(),
-                other => other.to_string().lines().next().unwrap_or("").to_string(),
-            },
-        }
-    };
-    let io = |name: &str| {
-        let path = shown.join(name);
-        move |source| WriteError::Io { path, source }
-    };
+    let fail = |name: &str| polars_error(shown, name);
+    let io = |name: &str| io_error(shown, name);
     let pq_file = BufWriter::new(File::create(tmp.join(parquet)).map_err(io(parquet))?);
     let csv_file = BufWriter::new(File::create(tmp.join(csv)).map_err(io(csv))?);
     let mut pq_writer = None;

@@ -15,3 +15,18 @@ pub fn peak_rss_mib() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// Runs a pipeline into `out` in this process; returns the summary and the wall time.
+pub fn run_timed(
+    pipeline: std::path::PathBuf,
+    out: std::path::PathBuf,
+) -> (bienvivre::run::RunSummary, f64) {
+    let options = bienvivre::run::RunOptions {
+        pipeline,
+        output_dir: Some(out),
+    };
+    let t = std::time::Instant::now();
+    let summary = bienvivre::run::run(&options, &mut bienvivre::progress::Progress::hidden())
+        .unwrap_or_else(|e| panic!("run failed: {e}"));
+    (summary, t.elapsed().as_secs_f64())
+}
