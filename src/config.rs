@@ -11,6 +11,37 @@ use toml::Spanned;
 
 use crate::diagnostic::{Location, Problem};
 
+/// A level of the framework, named as in pipeline files and outputs.
+#[derive(
+    Debug,
+    Deserialize,
+    serde::Serialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Level {
+    Indicator,
+    Component,
+    Dimension,
+    Index,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// A pipeline file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +89,7 @@ pub struct PipelineConfig {
 #[serde(deny_unknown_fields)]
 pub struct AnchoringConfig {
     /// The level anchored: "component" (default) or "dimension".
-    pub level: Option<Spanned<String>>,
+    pub level: Option<Spanned<Level>>,
     pub national: Spanned<NationalConfig>,
     /// Population per territory (a table like a covariate).
     pub population: Spanned<CovariateConfig>,
@@ -105,7 +136,7 @@ pub struct UncertaintyConfig {
     #[serde(default)]
     pub aggregation: Vec<Spanned<AggregationConfig>>,
     /// Levels the aggregation alternatives apply to (default dimension and index).
-    pub aggregation_levels: Option<Vec<Spanned<String>>>,
+    pub aggregation_levels: Option<Vec<Spanned<Level>>>,
     /// Alternative imputation methods (besides each indicator's own).
     #[serde(default)]
     pub imputation: Vec<Spanned<ImputeMethod>>,
@@ -129,7 +160,7 @@ pub struct ScorecardConfig {
     /// Default 15.
     pub peers: Option<Spanned<usize>>,
     /// Levels judged (default indicator and component).
-    pub levels: Option<Vec<Spanned<String>>>,
+    pub levels: Option<Vec<Spanned<Level>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,15 +182,38 @@ pub struct TerritoryColumns {
     pub year: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Format {
     Csv,
     Parquet,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Layout {
     /// One row per territory (× year), one column per indicator.
     #[default]
@@ -238,8 +292,19 @@ pub struct MethodConfig {
     pub cap: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum NormMethod {
     /// 100·(x − dystopia)/(utopia − dystopia).
     Goalposts,
@@ -257,8 +322,20 @@ pub enum NormMethod {
     DistanceToMax,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Scope {
     #[default]
     Global,
@@ -275,8 +352,20 @@ pub struct WeightsConfig {
     pub dimension: Option<Spanned<WeightMethod>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum WeightMethod {
     /// The `weight` of each node (1 when not given).
     #[default]
@@ -296,8 +385,19 @@ pub struct AggregationDefaults {
     pub index: Option<Spanned<AggregationConfig>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Method {
     /// Unweighted mean of the available children.
     Arithmetic,
@@ -346,15 +446,37 @@ pub struct ComponentConfig {
     pub aggregation: Option<Spanned<AggregationConfig>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Direction {
     HigherIsBetter,
     LowerIsBetter,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum GoalpostKind {
     /// `utopia` and `dystopia` are given.
     Fixed,
@@ -416,8 +538,20 @@ pub struct ScreeningConfig {
     pub exclude: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ScreenOn {
     #[default]
     Raw,
@@ -432,8 +566,19 @@ pub struct ImputationConfig {
     pub max_gap: Option<Spanned<u32>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ImputeMethod {
     None,
     /// Mean of the indicator over the territories (of the same year).
@@ -497,16 +642,40 @@ pub struct RciConfig {
     pub items: Vec<Spanned<RciItemConfig>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Weighting {
     #[default]
     Nested,
     Flat,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum MissingTreatment {
     Drop,
     #[default]
@@ -589,7 +758,7 @@ pub struct ChartsConfig {
     /// Charts to draw (default: every kind the pipeline's results and settings allow).
     pub include: Option<Vec<Spanned<ChartKind>>>,
     /// Levels with a ranking bar chart and a map (default: index and dimension).
-    pub levels: Option<Vec<Spanned<String>>>,
+    pub levels: Option<Vec<Spanned<Level>>>,
     /// Territories with a radar chart and a profile page: a list of ids, or "all".
     pub profiles: Option<Spanned<Profiles>>,
     /// Reference drawn on the radar: the median of the territory's `group` (default
@@ -605,8 +774,22 @@ pub struct ChartsConfig {
     pub map: Option<Spanned<MapConfig>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ChartKind {
     /// Sorted bar chart per level (index, each dimension…).
     Ranking,
@@ -634,8 +817,19 @@ pub enum Profiles {
     List(Vec<String>),
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Peers {
     Group,
     All,
@@ -706,9 +900,7 @@ pub struct LoadedConfig {
 impl LoadedConfig {
     /// SHA-256 of the pipeline file, for the manifest.
     pub fn sha256(&self) -> String {
-        crate::load::file::hex(&<sha2::Sha256 as sha2::Digest>::digest(
-            self.text.as_bytes(),
-        ))
+        crate::files::sha256_hex(self.text.as_bytes())
     }
 
     pub fn new(path: PathBuf, text: String, config: PipelineConfig) -> Self {

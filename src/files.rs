@@ -2,6 +2,16 @@
 //! device named as an input is refused at once instead of blocking a nightly run forever.
 
 use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of some bytes, as lowercase hex (the manifest's file digests).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 use std::path::Path;
 
 /// Reads the bytes of a regular file. A FIFO, a directory or a device is refused before

@@ -29,19 +29,6 @@ pub struct ImputedCount {
     pub still_missing: usize,
 }
 
-/// The method as written in the pipeline file.
-pub fn method_name(m: ImputeMethod) -> &'static str {
-    match m {
-        ImputeMethod::None => "none",
-        ImputeMethod::Mean => "mean",
-        ImputeMethod::Median => "median",
-        ImputeMethod::GroupMean => "group_mean",
-        ImputeMethod::GroupMedian => "group_median",
-        ImputeMethod::Latest => "latest",
-        ImputeMethod::Linear => "linear",
-    }
-}
-
 /// Fills missing indicator values by each indicator's method and adds the flag columns.
 pub fn impute(plan: &Plan, frame: DataFrame) -> PolarsResult<(DataFrame, Vec<ImputedCount>)> {
     let mut exprs = Vec::new();
@@ -105,7 +92,7 @@ pub fn impute(plan: &Plan, frame: DataFrame) -> PolarsResult<(DataFrame, Vec<Imp
         let still_missing = frame.column(&Plan::raw_column(&node.id))?.null_count();
         counts.push(ImputedCount {
             indicator: node.id.clone(),
-            method: method_name(spec.impute),
+            method: spec.impute.into(),
             imputed,
             still_missing,
         });

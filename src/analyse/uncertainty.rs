@@ -285,7 +285,7 @@ pub fn analyse(
             normalisation: Some(m),
             ..Default::default()
         };
-        alternatives.push(("normalisation", format!("{m:?}").to_lowercase(), vec![c]));
+        alternatives.push(("normalisation", m.to_string(), vec![c]));
     }
     for &m in &u.aggregation {
         let c = Choices {
@@ -299,11 +299,7 @@ pub fn analyse(
             imputation: Some(m),
             ..Default::default()
         };
-        alternatives.push((
-            "imputation",
-            crate::impute::method_name(m).to_owned(),
-            vec![c],
-        ));
+        alternatives.push(("imputation", m.to_string(), vec![c]));
     }
     if let Some(x) = u.weights {
         let draws = (0..u.runs.min(100))

@@ -15,6 +15,16 @@ pub struct NumberFormat {
     pub thousands: Option<char>,
 }
 
+impl NumberFormat {
+    /// The number format a file is declared with.
+    pub fn of(file: &crate::plan::FileRef) -> Self {
+        NumberFormat {
+            decimal_comma: file.decimal_comma,
+            thousands: file.thousands,
+        }
+    }
+}
+
 /// Why a cell is not the value it should be. Displayed as the message of a problem, with
 /// the cell text quoted as it was written.
 #[derive(Debug, Clone, PartialEq)]

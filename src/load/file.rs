@@ -21,7 +21,6 @@ pub use crate::files::read_regular;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::cell::{self, CellError, NumberFormat};
 use crate::config::Format;
@@ -108,7 +107,7 @@ pub fn read_file(file: &FileRef, options: &ReadOptions<'_>) -> Result<RawFile, P
         };
         Problem::new(file.declared_at.clone(), what)
     })?;
-    let sha256 = hex(&Sha256::digest(&stored));
+    let sha256 = crate::files::sha256_hex(&stored);
     let len = stored.len() as u64;
     let here = Location::data_file(&file.path);
     let bytes = if stored.starts_with(&[0x1f, 0x8b]) {
@@ -126,7 +125,7 @@ pub fn read_file(file: &FileRef, options: &ReadOptions<'_>) -> Result<RawFile, P
     } else {
         stored
     };
-    let number = file.number_format();
+    let number = NumberFormat::of(file);
     let (df, lines, bad_cells) = match file.format {
         Format::Csv => {
             let text = decode(&file.path, bytes, file.encoding)?;
@@ -553,10 +552,6 @@ fn readable(dtype: &polars::prelude::ArrowDataType) -> bool {
             | A::Utf8View
             | A::Null
     ) || matches!(dtype, A::Dictionary(_, v, _) if readable(v))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Bad cells of one column: the first few with their rows, then a count.

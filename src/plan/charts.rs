@@ -133,22 +133,11 @@ pub(crate) fn resolve(
     let levels = match &c.levels {
         None => vec![Level::Index, Level::Dimension],
         Some(list) => {
-            let mut levels = Vec::new();
-            for l in list {
-                match l.get_ref().as_str() {
-                    "index" => levels.push(Level::Index),
-                    "dimension" => levels.push(Level::Dimension),
-                    "component" => levels.push(Level::Component),
-                    other => {
-                        r.problem(
-                            r.at(l),
-                            format!(
-                                "unknown level \"{other}\": use \"index\", \"dimension\" or \"component\""
-                            ),
-                        );
-                    }
-                }
-            }
+            let mut levels = r.levels_among(
+                list,
+                &[Level::Index, Level::Dimension, Level::Component],
+                "[charts] levels",
+            );
             levels.sort_by(|a, b| b.cmp(a));
             levels.dedup();
             levels

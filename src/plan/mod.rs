@@ -41,24 +41,7 @@ const RESERVED: [&str; 8] = [
 /// Default minimum share of children that must be present for a parent to get a score.
 pub const DEFAULT_MIN_SHARE: f64 = 0.5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    Indicator,
-    Component,
-    Dimension,
-    Index,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Indicator => "indicator",
-            Level::Component => "component",
-            Level::Dimension => "dimension",
-            Level::Index => "index",
-        }
-    }
-}
+pub use crate::config::Level;
 
 /// How a parent node combines its children.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -421,15 +404,6 @@ pub struct FileRef {
     pub declared_at: Location,
 }
 
-impl FileRef {
-    pub fn number_format(&self) -> crate::load::cell::NumberFormat {
-        crate::load::cell::NumberFormat {
-            decimal_comma: self.decimal_comma,
-            thousands: self.thousands,
-        }
-    }
-}
-
 /// The CSV options of a file reference, as written.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CsvOptions<'a> {
@@ -546,6 +520,32 @@ pub(crate) struct Resolver<'a> {
 impl Resolver<'_> {
     pub(crate) fn at<T>(&self, s: &Spanned<T>) -> Location {
         self.loaded.at(s.span())
+    }
+
+    /// The levels of `list`, each checked to be one of `allowed` for `what`.
+    pub(crate) fn levels_among(
+        &mut self,
+        list: &[Spanned<Level>],
+        allowed: &[Level],
+        what: &str,
+    ) -> Vec<Level> {
+        let mut out = Vec::new();
+        for l in list {
+            let level = *l.get_ref();
+            if allowed.contains(&level) {
+                out.push(level);
+            } else {
+                let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+                self.problem(
+                    self.at(l),
+                    format!(
+                        "{what}: level \"{level}\" cannot be used here; use {}",
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+        out
     }
 
     pub(crate) fn problem(
@@ -715,23 +715,14 @@ impl Resolver<'_> {
             .iter()
             .map(|a| self.rule(Some(a), None, Level::Index).mean)
             .collect();
-        let mut aggregation_levels = Vec::new();
-        for l in u.aggregation_levels.iter().flatten() {
-            match l.get_ref().as_str() {
-                "component" => aggregation_levels.push(Level::Component),
-                "dimension" => aggregation_levels.push(Level::Dimension),
-                "index" => aggregation_levels.push(Level::Index),
-                other => {
-                    self.problem(
-                        self.at(l),
-                        format!("unknown level \"{other}\": use component, dimension or index"),
-                    );
-                }
-            }
-        }
-        if u.aggregation_levels.is_none() {
-            aggregation_levels = vec![Level::Dimension, Level::Index];
-        }
+        let aggregation_levels = match &u.aggregation_levels {
+            None => vec![Level::Dimension, Level::Index],
+            Some(list) => self.levels_among(
+                list,
+                &[Level::Component, Level::Dimension, Level::Index],
+                "aggregation alternatives",
+            ),
+        };
         for m in &u.imputation {
             let need = match m.get_ref() {
                 ImputeMethod::GroupMean | ImputeMethod::GroupMedian if keys.group.is_none() => {
@@ -743,10 +734,7 @@ impl Resolver<'_> {
             if let Some(need) = need {
                 self.problem(
                     self.at(m),
-                    format!(
-                        "imputation \"{}\" needs {need}",
-                        crate::impute::method_name(*m.get_ref())
-                    ),
+                    format!("imputation \"{}\" needs {need}", m.get_ref()),
                 );
             }
         }
@@ -779,19 +767,16 @@ impl Resolver<'_> {
                 "anchoring needs groups ([territories] group = …): the national units",
             );
         }
-        let level = match a.level.as_ref().map(|l| l.get_ref().as_str()) {
-            None | Some("component") => Level::Component,
-            Some("dimension") => Level::Dimension,
-            Some(other) => {
-                let at = self.at(a.level.as_ref().expect("given"));
-                self.problem(
-                    at,
-                    format!(
-                        "anchoring level must be \"component\" or \"dimension\", got \"{other}\""
-                    ),
-                );
-                Level::Component
-            }
+        let level = match &a.level {
+            None => Level::Component,
+            Some(l) => self
+                .levels_among(
+                    std::slice::from_ref(l),
+                    &[Level::Component, Level::Dimension],
+                    "anchoring",
+                )
+                .pop()
+                .unwrap_or(Level::Component),
         };
         let n = a.national.get_ref();
         let (path, scores) = match (&n.scores, &n.data) {
@@ -830,24 +815,10 @@ impl Resolver<'_> {
                 Some(p) => *p.get_ref(),
                 None => 15,
             };
-            let mut levels = Vec::new();
-            for l in v.levels.iter().flatten() {
-                match l.get_ref().as_str() {
-                    "indicator" => levels.push(Level::Indicator),
-                    "component" => levels.push(Level::Component),
-                    "dimension" => levels.push(Level::Dimension),
-                    "index" => levels.push(Level::Index),
-                    other => {
-                        self.problem(
-                            self.at(l),
-                            format!("unknown level \"{other}\": use indicator, component, dimension or index"),
-                        );
-                    }
-                }
-            }
-            if v.levels.is_none() {
-                levels = vec![Level::Indicator, Level::Component];
-            }
+            let levels = match &v.levels {
+                None => vec![Level::Indicator, Level::Component],
+                Some(list) => list.iter().map(|l| *l.get_ref()).collect(),
+            };
             ScorecardPlan {
                 covariate: self.covariate(&v.covariate),
                 peers,
@@ -885,7 +856,7 @@ impl Resolver<'_> {
                     self.at(setting),
                     format!(
                         "[weights] {name} = \"{}\" replaces the weights, but some {name}s have a weight",
-                        format!("{method:?}").to_lowercase()
+                        method
                     ),
                 )
                 .help = Some(format!("remove the {name}s' weights, or use \"explicit\""));
@@ -983,8 +954,7 @@ impl Resolver<'_> {
                     at,
                     format!(
                         "indicator \"{}\": imputation \"{}\" needs {need}",
-                        node.id,
-                        crate::impute::method_name(m)
+                        node.id, m
                     ),
                 );
             }
@@ -1508,7 +1478,7 @@ impl Resolver<'_> {
             (m, Some(_)) => {
                 self.problem(
                     here.clone(),
-                    format!("`p` applies to method \"power\" only, not {m:?}").to_lowercase(),
+                    format!("`p` applies to method \"power\" only, not \"{m}\""),
                 );
                 Mean::Arithmetic
             }
@@ -1545,7 +1515,7 @@ impl Resolver<'_> {
         let whose = indicator.map_or("[normalisation]".to_string(), |id| {
             format!("indicator \"{id}\"")
         });
-        let name = |m: NormMethod| format!("{m:?}").to_lowercase();
+        let name = |m: NormMethod| m.to_string();
         if m.mean.is_some() && method != NormMethod::Zscore {
             self.problem(
                 table.clone(),
@@ -1705,7 +1675,7 @@ impl Resolver<'_> {
                     at,
                     format!(
                         "indicator \"{id}\": utopia, dystopia and goalposts apply to method \"goalposts\", not \"{}\"",
-                        format!("{method:?}").to_lowercase()
+                        method
                     ),
                 );
             }
