@@ -10,7 +10,8 @@
 
 use polars::prelude::*;
 
-use crate::plan::{Level, Mean, Node, Plan, YEAR};
+use crate::diagnostic::{Location, Problem, Problems};
+use crate::plan::{Level, Mean, Node, Plan, TERRITORY_ID, YEAR};
 
 /// Tolerance for the availability threshold: `min_share · n` built from floats may land a
 /// hair above a whole number (e.g. 0.7·10).
@@ -124,6 +125,133 @@ pub fn ranks(plan: &Plan) -> Vec<Expr> {
             r.cast(DataType::UInt32).alias(rank_column(&node.id))
         })
         .collect()
+}
+
+/// A cell of the frame as text, for messages.
+fn cell(frame: &DataFrame, name: &str, row: usize) -> String {
+    frame
+        .column(name)
+        .ok()
+        .and_then(|c| c.get(row).ok())
+        .map(|v| v.to_string().trim_matches('"').to_owned())
+        .unwrap_or_default()
+}
+
+/// "territory" or "territory, year" of a row, for messages.
+fn territory_at(plan: &Plan, frame: &DataFrame, row: usize) -> String {
+    let territory = cell(frame, TERRITORY_ID, row);
+    if plan.has_years() {
+        format!("{territory}, {}", cell(frame, YEAR, row))
+    } else {
+        territory
+    }
+}
+
+/// Geometric and harmonic means (and power means with p < 0) are undefined for inputs
+/// ≤ 0, yet would quietly come out as 0: report each such parent with its first case.
+pub fn check_positive_inputs(plan: &Plan, frame: &DataFrame) -> Result<(), Problems> {
+    let mut problems = Vec::new();
+    for node in &plan.nodes {
+        let Some(rule) = &node.rule else { continue };
+        let needs_positive = match rule.mean {
+            Mean::Geometric | Mean::Harmonic => true,
+            Mean::Power(p) => p < 0.0,
+            Mean::Arithmetic => false,
+        };
+        if !needs_positive {
+            continue;
+        }
+        let found = node.children.iter().find_map(|&c| {
+            let child = &plan.nodes[c];
+            if child.weight == 0.0 {
+                return None;
+            }
+            let values = frame.column(&child.id).ok()?.f64().ok()?.clone();
+            let row = values.iter().position(|v| v.is_some_and(|v| v <= 0.0))?;
+            Some((child, row, values.get(row)?))
+        });
+        let Some((child, row, value)) = found else {
+            continue;
+        };
+        let territory = territory_at(plan, frame, row);
+        problems.push(
+            Problem::new(
+                Location::Nowhere,
+                format!(
+                    "{} \"{}\" is a {} of its children, which needs positive values, but {} \"{}\" is {value} for territory {territory}",
+                    node.level.as_str(),
+                    node.id,
+                    rule.mean.describe(),
+                    child.level.as_str(),
+                    child.id,
+                ),
+            )
+            .with_help(
+                "normalise onto a positive range (e.g. method = \"minmax\", range = [1, 100], as COINr does for geometric means) or use an arithmetic mean",
+            ),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// NaN or ±∞ in any score means a mean was undefined for its inputs (e.g. a geometric mean
+/// of a negative rescaled value): report the first case, never write it.
+pub fn check_finite(plan: &Plan, frame: &DataFrame) -> Result<(), Problems> {
+    let mut problems = Vec::new();
+    // Bottom-up, and a node whose child is already reported is not: one NaN climbs to
+    // the index, and one message per problem is enough.
+    let mut bad = vec![false; plan.nodes.len()];
+    for i in (0..plan.nodes.len()).rev() {
+        let node = &plan.nodes[i];
+        let Ok(values) = frame.column(&node.id).and_then(|c| c.f64().cloned()) else {
+            continue;
+        };
+        let Some(row) = values
+            .iter()
+            .position(|v| v.is_some_and(|v| !v.is_finite()))
+        else {
+            continue;
+        };
+        bad[i] = true;
+        if node.children.iter().any(|&c| bad[c]) {
+            continue;
+        }
+        let at = |name: &str| cell(frame, name, row);
+        let territory = territory_at(plan, frame, row);
+        let children: Vec<String> = node
+            .children
+            .iter()
+            .map(|&i| format!("{} = {}", plan.nodes[i].id, at(&plan.nodes[i].id)))
+            .collect();
+        let method = node
+            .rule
+            .as_ref()
+            .map_or("rescaling".into(), |r| r.mean.describe());
+        problems.push(
+            Problem::new(
+                Location::Nowhere,
+                format!(
+                    "{} \"{}\" is not a finite number for territory {territory}: {method} of [{}]",
+                    node.level.as_str(),
+                    node.id,
+                    children.join(", ")
+                ),
+            )
+            .with_help(
+                "geometric, harmonic and power means need positive inputs; rescaled values below \
+                 the dystopia are negative: set [normalisation] clip = true or use an arithmetic mean",
+            ),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(problems))
+    }
 }
 
 #[cfg(test)]

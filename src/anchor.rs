@@ -3,21 +3,28 @@
 //! population-weighted mean equals the group's national score. The levels above are then
 //! recomputed from the anchored scores by the caller.
 //!
-//! National scores come from a table, or are computed here from national indicator data
-//! with this pipeline's own framework, goalposts and aggregation — the EC's method.
-//! Data-driven normalisations (observed goalposts, min-max…) then take their statistics
-//! from the national data.
+//! National scores come from a table (read by `load`), or are computed by `compute` from
+//! national indicator data with this pipeline's own framework, goalposts and aggregation
+//! — the EC's method; data-driven normalisations (observed goalposts, min-max…) then take
+//! their statistics from the national data. Here the shifting only: no file is read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::config::Layout;
 use crate::diagnostic::{Problem, Problems};
-use crate::ingest;
-use crate::plan::{AnchoringPlan, GROUP, KeyColumns, Plan, SourcePlan, TERRITORY_ID, YEAR};
-use crate::run::Error;
+use crate::load::{Covariate, NationalScores};
+use crate::plan::{AnchoringPlan, GROUP, Plan, TERRITORY_ID, YEAR};
+
+/// Why scores cannot be anchored.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    #[error("{0}")]
+    Problems(Problems),
+    #[error("anchoring: {0}")]
+    Polars(#[from] PolarsError),
+}
 
 /// One group's shift of one node.
 #[derive(Debug, Clone, Serialize)]
@@ -32,101 +39,14 @@ pub struct Shift {
     pub territories: usize,
 }
 
-type National = HashMap<(String, Option<i64>), HashMap<String, f64>>;
-
-/// National scores by (group id, year) and node id.
-fn national(plan: &Plan, a: &AnchoringPlan) -> Result<National, Error> {
-    let mut out: National = HashMap::new();
-    if a.national_scores {
-        let raw = crate::load::read_file(&a.national, &Default::default())
-            .map_err(|p| Error::Compute(Problems(vec![p])))?;
-        let mut need = vec![("national id", a.national_id.as_str())];
-        if let Some(y) = &plan.keys.year {
-            need.push(("year", y.as_str()));
-        }
-        let mut problems = raw.missing_columns(&need, &a.declared_at);
-        if !problems.is_empty() {
-            return Err(Error::Compute(Problems(problems)));
-        }
-        let missing = crate::plan::default_missing();
-        let mut cells = crate::load::CellProblems::new(&mut problems);
-        let ids = raw.text(&a.national_id).expect("checked column");
-        let years = plan
-            .keys
-            .year
-            .as_ref()
-            .map(|y| ingest::years(&raw, y, &mut cells));
-        for node in plan.nodes.iter().filter(|n| n.rule.is_some()) {
-            if raw.df.column(&node.id).is_err() {
-                continue;
-            }
-            let values = ingest::numbers(&raw, &node.id, &missing, &mut cells);
-            for (i, x) in values.into_iter().enumerate() {
-                let (Some(id), Some(x)) = (ids.get(i).map(str::trim), x) else {
-                    continue;
-                };
-                let year = years.as_ref().and_then(|y| y.get(i));
-                out.entry((id.to_owned(), year))
-                    .or_default()
-                    .insert(node.id.clone(), x);
-            }
-        }
-        cells.finish();
-        if !problems.is_empty() {
-            return Err(Error::Compute(Problems(problems)));
-        }
-        return Ok(out);
-    }
-    // National indicator data through this pipeline's framework.
-    let mut national = plan.clone();
-    national.sources = vec![SourcePlan {
-        file: a.national.clone(),
-        missing_values: crate::plan::DEFAULT_MISSING
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        layout: Layout::Wide,
-        indicator_column: None,
-        value_column: None,
-    }];
-    national.keys = KeyColumns {
-        id: a.national_id.clone(),
-        name: None,
-        group: None,
-        year: plan.keys.year.clone(),
-        declared_at: a.declared_at.clone(),
-    };
-    national.anchoring = None;
-    national.uncertainty = None;
-    national.analysis = Default::default();
-    national.prep.screening = None;
-    let table = ingest::load(&national)?;
-    let computed = crate::run::compute(&national, table.frame)?;
-    let f = &computed.frame;
-    let ids = f.column(TERRITORY_ID)?.str()?.clone();
-    let years = f.column(YEAR)?.i64()?.clone();
-    for node in plan.nodes.iter().filter(|n| n.rule.is_some()) {
-        let v = f.column(&node.id)?.f64()?.clone();
-        for i in 0..f.height() {
-            if let (Some(id), Some(x)) = (ids.get(i), v.get(i)) {
-                out.entry((id.to_owned(), years.get(i)))
-                    .or_default()
-                    .insert(node.id.clone(), x);
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Shifts the scores of the anchoring level; returns the frame, the shifts and warnings.
 pub fn anchor(
     plan: &Plan,
     a: &AnchoringPlan,
     frame: DataFrame,
-) -> Result<(DataFrame, Vec<Shift>, Vec<String>), Error> {
-    let national = national(plan, a)?;
-    let population =
-        ingest::read_covariate(&a.population).map_err(|p| Error::Compute(Problems(p)))?;
+    national: &NationalScores,
+    population: &Covariate,
+) -> Result<(DataFrame, Vec<Shift>, Vec<String>), AnchorError> {
     let ids = frame.column(TERRITORY_ID)?.str()?.clone();
     let groups = frame.column(GROUP)?.str()?.clone();
     let years = frame.column(YEAR)?.i64()?.clone();
@@ -241,7 +161,7 @@ pub fn anchor(
         frame.with_column(Column::new(node.id.as_str().into(), values))?;
     }
     if !problems.is_empty() {
-        return Err(Error::Compute(Problems(problems)));
+        return Err(AnchorError::Problems(Problems(problems)));
     }
     if !no_national.is_empty() {
         warnings.push(format!(

@@ -9,12 +9,13 @@
 pub mod aggregate;
 pub mod analyse;
 pub mod anchor;
+pub mod compute;
 pub mod config;
 pub mod diagnostic;
 pub mod files;
 pub mod impute;
-pub mod ingest;
 pub mod load;
+pub mod manifest;
 pub mod normalise;
 pub mod plan;
 pub mod progress;

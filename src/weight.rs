@@ -145,6 +145,17 @@ pub fn jacobi(m: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
     ((0..k).map(|i| a[i][i]).collect(), v)
 }
 
+/// PCA weights of one parent's children, as used.
+#[derive(Debug, Clone, Serialize)]
+pub struct PcaWeights {
+    pub parent: String,
+    pub children: Vec<String>,
+    pub loadings: Vec<f64>,
+    pub weights: Vec<f64>,
+    pub variance_share: f64,
+    pub complete_cases: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

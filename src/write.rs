@@ -23,8 +23,10 @@ use std::sync::Mutex;
 use polars::prelude::*;
 
 use crate::aggregate::{count_column, rank_column, required_children};
+use crate::anchor::Shift;
 use crate::impute::flag_column;
 use crate::plan::{GROUP, Level, Plan, TERRITORY_ID, TERRITORY_NAME, YEAR};
+use crate::transform::treat::TreatmentRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -264,6 +266,81 @@ pub fn missing_scores(plan: &Plan, df: &DataFrame) -> PolarsResult<DataFrame> {
     };
     out.rechunk_mut();
     Ok(out)
+}
+
+/// anchoring.csv: one row per group (× year) and anchored node.
+pub fn anchoring_table(shifts: &[Shift]) -> PolarsResult<DataFrame> {
+    DataFrame::new(
+        shifts.len(),
+        vec![
+            Column::new(
+                "group".into(),
+                shifts.iter().map(|s| s.group.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                YEAR.into(),
+                shifts.iter().map(|s| s.year).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "node_id".into(),
+                shifts
+                    .iter()
+                    .map(|s| s.node_id.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "national".into(),
+                shifts.iter().map(|s| s.national).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "regional_mean".into(),
+                shifts.iter().map(|s| s.regional_mean).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "shift".into(),
+                shifts.iter().map(|s| s.shift).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "territories".into(),
+                shifts
+                    .iter()
+                    .map(|s| s.territories as u32)
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+    )
+}
+
+/// treatment.csv: one row per indicator considered for outlier treatment.
+pub fn treatment_table(rows: &[TreatmentRow]) -> PolarsResult<DataFrame> {
+    let f = |g: fn(&TreatmentRow) -> Option<f64>| rows.iter().map(g).collect::<Vec<_>>();
+    let b = |g: fn(&TreatmentRow) -> bool| rows.iter().map(g).collect::<Vec<_>>();
+    let u = |g: fn(&TreatmentRow) -> usize| rows.iter().map(|r| g(r) as u32).collect::<Vec<_>>();
+    DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                "indicator".into(),
+                rows.iter()
+                    .map(|r| r.indicator.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new("n".into(), u(|r| r.n)),
+            Column::new("skewness_before".into(), f(|r| r.skewness_before)),
+            Column::new("kurtosis_before".into(), f(|r| r.kurtosis_before)),
+            Column::new("passed_before".into(), b(|r| r.passed_before)),
+            Column::new("winsorised_high".into(), u(|r| r.winsorised_high)),
+            Column::new("winsorised_low".into(), u(|r| r.winsorised_low)),
+            Column::new("log_transformed".into(), b(|r| r.log_transformed)),
+            Column::new("skewness_after".into(), f(|r| r.skewness_after)),
+            Column::new("kurtosis_after".into(), f(|r| r.kurtosis_after)),
+            Column::new("passed_after".into(), b(|r| r.passed_after)),
+            Column::new(
+                "note".into(),
+                rows.iter().map(|r| r.note.clone()).collect::<Vec<_>>(),
+            ),
+        ],
+    )
 }
 
 /// A file to put in the output directory.

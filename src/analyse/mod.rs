@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::ingest::Covariate;
+use crate::load::sources::Covariate;
 use crate::plan::{Level, Plan, ScorecardPlan, TERRITORY_ID, TERRITORY_NAME, YEAR};
 use crate::stats;
 use crate::weight;

@@ -18,7 +18,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::compute::{self, ComputeError};
 use crate::config::{ImputeMethod, NormMethod};
+use crate::load::IndexInputs;
 use crate::plan::{
     Goalposts, Level, Mean, Normalisation, Plan, TERRITORY_ID, TERRITORY_NAME, UncertaintyPlan,
     YEAR,
@@ -136,8 +138,8 @@ fn ranks(plan: &Plan, frame: &DataFrame) -> PolarsResult<Ranks> {
 }
 
 /// Computes one variant: its ranks, or why it could not be computed.
-fn one(plan: &Plan, frame: &DataFrame) -> Result<Ranks, String> {
-    let computed = crate::run::compute(plan, frame.clone()).map_err(|e| e.to_string())?;
+fn one(plan: &Plan, inputs: &IndexInputs) -> Result<Ranks, String> {
+    let computed = compute::compute(plan, inputs).map_err(|e| e.to_string())?;
     ranks(plan, &computed.frame).map_err(|e| e.to_string())
 }
 
@@ -169,10 +171,10 @@ pub struct Summary {
 pub fn analyse(
     plan: &Plan,
     u: &UncertaintyPlan,
-    frame: &DataFrame,
+    inputs: &IndexInputs,
     tick: &(dyn Fn(usize) + Sync),
-) -> Result<(DataFrame, DataFrame, Summary), crate::run::Error> {
-    let nominal_computed = crate::run::compute(plan, frame.clone())?;
+) -> Result<(DataFrame, DataFrame, Summary), ComputeError> {
+    let nominal_computed = compute::compute(plan, inputs)?;
     let nominal = ranks(plan, &nominal_computed.frame)?;
     let names: HashMap<String, String> = {
         let f = &nominal_computed.frame;
@@ -194,7 +196,7 @@ pub fn analyse(
         .stack_size(64 << 20)
         .build()
         .map_err(|e| {
-            crate::run::Error::Compute(crate::diagnostic::Problems(vec![
+            ComputeError::Problems(crate::diagnostic::Problems(vec![
                 crate::diagnostic::Problem::new(
                     crate::diagnostic::Location::Nowhere,
                     format!("starting the Monte Carlo threads: {e}"),
@@ -206,7 +208,7 @@ pub fn analyse(
         (0..u.runs)
             .into_par_iter()
             .map(|i| {
-                let r = one(&variant(plan, u, &draw(plan, u, i)), frame);
+                let r = one(&variant(plan, u, &draw(plan, u, i)), inputs);
                 tick(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 r
             })
@@ -317,7 +319,7 @@ pub fn analyse(
             choices
                 .par_iter()
                 .filter_map(|c| {
-                    one(&variant(plan, u, c), frame)
+                    one(&variant(plan, u, c), inputs)
                         .ok()
                         .map(|r| mean_abs_shift(&nominal, &r))
                 })

@@ -53,6 +53,18 @@ pub enum Mean {
     Power(f64),
 }
 
+impl Mean {
+    /// The mean in words, for messages and the manifest.
+    pub fn describe(self) -> String {
+        match self {
+            Mean::Arithmetic => "arithmetic mean".into(),
+            Mean::Geometric => "geometric mean".into(),
+            Mean::Harmonic => "harmonic mean".into(),
+            Mean::Power(p) => format!("power mean (p = {p})"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     pub method: Method,
@@ -127,6 +139,24 @@ pub struct IndicatorSpec {
 }
 
 impl IndicatorSpec {
+    /// Why a raw value cannot be transformed, if it cannot.
+    pub fn domain_error(&self, x: f64) -> Option<String> {
+        if self.log {
+            let capped = self.transform_value(x);
+            if !capped.is_finite() {
+                let after_cap = if self.cap_min.is_some() || self.cap_max.is_some() {
+                    " after capping"
+                } else {
+                    ""
+                };
+                return Some(format!(
+                    "value {x} cannot be log-transformed{after_cap} (log needs a positive value)"
+                ));
+            }
+        }
+        None
+    }
+
     /// The transform applied to raw values and fixed goalposts alike (cap, then log).
     pub fn transform_value(&self, mut x: f64) -> f64 {
         if let Some(m) = self.cap_max {
@@ -207,6 +237,33 @@ pub struct AnchoringPlan {
     pub population_year: Option<i64>,
     pub include_partial: bool,
     pub declared_at: Location,
+}
+
+impl AnchoringPlan {
+    /// The plan that scores the national indicator data (`data` mode) with this
+    /// pipeline's own framework: one wide source, keyed by the national id.
+    pub fn national_plan(&self, plan: &Plan) -> Plan {
+        let mut national = plan.clone();
+        national.sources = vec![SourcePlan {
+            file: self.national.clone(),
+            missing_values: default_missing(),
+            layout: crate::config::Layout::Wide,
+            indicator_column: None,
+            value_column: None,
+        }];
+        national.keys = KeyColumns {
+            id: self.national_id.clone(),
+            name: None,
+            group: None,
+            year: plan.keys.year.clone(),
+            declared_at: self.declared_at.clone(),
+        };
+        national.anchoring = None;
+        national.uncertainty = None;
+        national.analysis = Default::default();
+        national.prep.screening = None;
+        national
+    }
 }
 
 /// The Monte Carlo over methodological choices.

@@ -23,8 +23,8 @@ use serde::Serialize;
 
 use crate::config::{Codes, MissingTreatment, Weighting};
 use crate::diagnostic::{Location, Problem, Problems};
-use crate::ingest::{self, InputSummary};
-use crate::load::{CellProblems, RawFile, ReadOptions};
+use crate::load::sources::{self as ingest, InputSummary};
+use crate::load::{CellProblems, RawFile};
 use crate::plan::rci::{RciItem, RciPlan};
 use crate::plan::{TERRITORY_ID, YEAR};
 use crate::progress::Progress;
@@ -97,16 +97,18 @@ pub struct WeightRow {
     pub weight: f64,
 }
 
-/// Reads, checks, scores and aggregates the microdata of `plan`, reporting its steps to
-/// `progress` (their timings go to the manifest).
+/// Checks, scores and aggregates the microdata of `plan` (read by `load`), reporting its
+/// steps to `progress` (their timings go to the manifest).
 ///
 /// Memory is what limits this stage on large surveys (10 million respondents × 20 items is
 /// gigabytes per copy), so the steps avoid copies: the answers are dropped once turned into
 /// achievements, and respondents dropped for missing items stay in the one scored frame
 /// with a zero survey weight instead of being filtered into a second one.
-pub fn compute(plan: &RciPlan, progress: &mut Progress) -> Result<RciOutput, RelationalError> {
-    progress.stage("rci:read", plan.source.path.display().to_string());
-    let raw = read(plan)?;
+pub fn compute(
+    plan: &RciPlan,
+    raw: RawFile,
+    progress: &mut Progress,
+) -> Result<RciOutput, RelationalError> {
     let input = ingest::summary(&raw);
     progress.stage(
         "rci:score",
@@ -152,46 +154,6 @@ pub fn compute(plan: &RciPlan, progress: &mut Progress) -> Result<RciOutput, Rel
         territories,
         summary: summary(plan, respondents, respondents - scored_count, small),
     })
-}
-
-/// The columns the plan needs, by role.
-fn numeric_columns(plan: &RciPlan) -> Vec<String> {
-    let mut v: Vec<String> = plan.items.iter().map(|i| i.column.clone()).collect();
-    v.extend(plan.weight.clone());
-    v
-}
-
-fn read(plan: &RciPlan) -> Result<RawFile, Problems> {
-    let numeric = numeric_columns(plan);
-    let missing = crate::plan::default_missing();
-    // Answers and weights are parsed while reading: a large survey never exists as text.
-    let options = ReadOptions {
-        numeric: numeric.iter().map(String::as_str).collect(),
-        missing: &missing,
-    };
-    let raw = crate::load::read_file(&plan.source, &options)?;
-    let mut need: Vec<(&str, &str)> = vec![("territory", plan.territory.as_str())];
-    if let Some(y) = &plan.year {
-        need.push(("year", y));
-    }
-    if let Some(w) = &plan.weight {
-        need.push(("survey weight", w));
-    }
-    if let Some(r) = &plan.respondent_id {
-        need.push(("respondent id", r));
-    }
-    for s in &plan.subgroups {
-        need.push(("subgroup", s));
-    }
-    for item in &plan.items {
-        need.push(("answer", &item.column));
-    }
-    let problems = raw.missing_columns(&need, &plan.declared_at);
-    if problems.is_empty() {
-        Ok(raw)
-    } else {
-        Err(Problems(problems))
-    }
 }
 
 /// Typed person frame: `__row`, `respondent_id`, `territory_id`, `year`, subgroup labels,

@@ -34,8 +34,9 @@ pub struct GeoError {
 
 /// Reads a GeoJSON FeatureCollection of Polygon and MultiPolygon features; `id_property`
 /// names the property holding the id (falling back to the feature's `id` member).
-pub fn read(
+pub fn parse(
     path: &Path,
+    text: &str,
     id_property: &str,
     name_property: Option<&str>,
 ) -> Result<Vec<Feature>, GeoError> {
@@ -43,14 +44,7 @@ pub fn read(
         path: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(if e.kind() == std::io::ErrorKind::NotFound {
-            "file not found".into()
-        } else {
-            e.to_string()
-        })
-    })?;
-    let root: Value = serde_json::from_str(&text).map_err(|e| {
+    let root: Value = serde_json::from_str(text).map_err(|e| {
         fail(format!(
             "not valid JSON at line {}, column {}: {e}",
             e.line(),
@@ -343,8 +337,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bienvivre-geo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.geojson");
-        std::fs::write(&bad, "{\"type\": \"FeatureCollection\", \"features\": [").unwrap();
-        let e = read(&bad, "id", None).unwrap_err().to_string();
+        let text = "{\"type\": \"FeatureCollection\", \"features\": [";
+        let e = parse(&bad, text, "id", None).unwrap_err().to_string();
         assert!(e.contains("bad.geojson") && e.contains("line 1"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use crate::config::{ChartKind, Peers};
 use crate::diagnostic::{Problem, Problems, closest, list};
-use crate::ingest;
+use crate::load::ChartInputs;
 use crate::plan::CovariatePlan;
 use crate::plan::charts::{ChartsPlan, ProfileSelection};
 use crate::plan::{Level, Pipeline};
@@ -70,7 +70,7 @@ struct Inputs<'a> {
     year: usize,
     rci: Option<RciResults>,
     profiles: Vec<usize>,
-    covariate: Option<ingest::Covariate>,
+    covariate: Option<crate::load::Covariate>,
     map: Option<(Vec<geo::Feature>, Vec<Option<usize>>)>,
     warnings: Vec<String>,
 }
@@ -81,25 +81,15 @@ impl Inputs<'_> {
     }
 }
 
-/// Checks the chart settings against the results and data files without drawing: the
-/// year, the profiled territories, the covariate and the map boundaries.
-pub fn check(
-    pipeline: &Pipeline,
-    plan: &ChartsPlan,
-    results: &mut RunResults,
-) -> Result<Vec<String>, RenderError> {
-    let features = boundaries(plan, results)?;
-    Ok(inputs(pipeline, plan, results, features)?.warnings)
-}
-
 /// Builds and renders the pack.
 pub fn pack(
     pipeline: &Pipeline,
     plan: &ChartsPlan,
+    loaded: &ChartInputs,
     results: &mut RunResults,
 ) -> Result<Pack, RenderError> {
-    let features = boundaries(plan, results)?;
-    let inputs = inputs(pipeline, plan, results, features)?;
+    let features = boundaries(plan, loaded, results)?;
+    let inputs = inputs(pipeline, plan, loaded, results, features)?;
     let figures = figures(&inputs);
     let rendered: Vec<Result<(String, Vec<u8>), RenderError>> = figures
         .par_iter()
@@ -128,12 +118,16 @@ pub fn pack(
 /// leave unnamed after their feature's `name_property`.
 fn boundaries(
     plan: &ChartsPlan,
+    loaded: &ChartInputs,
     results: &mut RunResults,
 ) -> Result<Option<Vec<geo::Feature>>, RenderError> {
-    let Some(mp) = plan.map.as_ref().filter(|_| plan.wants(ChartKind::Map)) else {
+    let (Some(mp), Some(text)) = (
+        plan.map.as_ref().filter(|_| plan.wants(ChartKind::Map)),
+        loaded.map.as_deref(),
+    ) else {
         return Ok(None);
     };
-    let features = geo::read(&mp.path, &mp.id_property, mp.name_property.as_deref())?;
+    let features = geo::parse(&mp.path, text, &mp.id_property, mp.name_property.as_deref())?;
     if let Some(ix) = results.index.as_mut() {
         let by_id: HashMap<&str, &str> = features
             .iter()
@@ -154,6 +148,7 @@ fn boundaries(
 fn inputs<'a>(
     pipeline: &'a Pipeline,
     plan: &'a ChartsPlan,
+    loaded: &ChartInputs,
     results: &'a RunResults,
     features: Option<Vec<geo::Feature>>,
 ) -> Result<Inputs<'a>, RenderError> {
@@ -234,16 +229,7 @@ fn inputs<'a>(
         _ => None,
     };
 
-    let covariate = match &plan.covariate {
-        Some(cv) if plan.wants(ChartKind::Scatter) => match ingest::read_covariate(cv) {
-            Ok(v) => Some(v),
-            Err(mut p) => {
-                problems.append(&mut p);
-                None
-            }
-        },
-        _ => None,
-    };
+    let covariate = loaded.covariate.clone();
 
     let mut map = None;
     if let (Some(mp), Some(features)) = (&plan.map, features) {
@@ -684,7 +670,7 @@ fn scatter(
     x: &Inputs<'_>,
     ix: &IndexResults,
     cv: &CovariatePlan,
-    values: &ingest::Covariate,
+    values: &crate::load::Covariate,
     highlighted: &[usize],
     frame: &dyn Fn(String, String, Vec<String>) -> Frame,
 ) -> Figure {

@@ -66,7 +66,7 @@ pub fn denominate(plan: &Plan, frame: DataFrame) -> Result<DataFrame, Problems> 
             };
             if dv == 0.0 {
                 zero.push(row);
-            } else if let Some(why) = domain_error(spec, xv / dv * scale) {
+            } else if let Some(why) = spec.domain_error(xv / dv * scale) {
                 domain.push((row, why));
             }
         }
@@ -108,24 +108,6 @@ pub fn denominate(plan: &Plan, frame: DataFrame) -> Result<DataFrame, Problems> 
             format!("denominating: {e}"),
         )])
     })
-}
-
-/// Why a raw value cannot be transformed, if it cannot.
-pub fn domain_error(spec: &IndicatorSpec, x: f64) -> Option<String> {
-    if spec.log {
-        let capped = spec.transform_value(x);
-        if !capped.is_finite() {
-            let after_cap = if spec.cap_min.is_some() || spec.cap_max.is_some() {
-                " after capping"
-            } else {
-                ""
-            };
-            return Some(format!(
-                "value {x} cannot be log-transformed{after_cap} (log needs a positive value)"
-            ));
-        }
-    }
-    None
 }
 
 /// The expression turning a raw value column into its transformed value.

@@ -28,7 +28,7 @@ fn verbose_run_shows_stage_timings() {
     let out = bienvivre(dir.path(), &["run", "small.toml", "-v", "--no-progress"]);
     assert!(out.status.success());
     let err = stderr(&out);
-    for stage in ["plan", "ingest", "compute", "write"] {
+    for stage in ["plan", "load", "compute", "write"] {
         assert!(err.contains(&format!("{stage:>10}: ")), "{err}");
     }
 }

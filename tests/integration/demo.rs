@@ -186,7 +186,7 @@ fn demo_outputs_have_the_documented_layout() {
             .unwrap()
             > 0
     );
-    for stage in ["plan", "ingest", "compute"] {
+    for stage in ["plan", "load", "compute"] {
         assert!(manifest["timings_ms"][stage].is_u64(), "{stage}");
     }
 }

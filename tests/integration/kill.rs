@@ -97,7 +97,7 @@ fn killed_runs_never_damage_outputs_and_leave_nothing_behind() {
     assert!(!good.is_empty());
 
     // SIGKILL early (reading), midway (computing) and while writing.
-    for (moment, at) in [("ingest", 0.1), ("compute", 0.45)] {
+    for (moment, at) in [("load", 0.1), ("compute", 0.45)] {
         let mut child = spawn_run(dir.path());
         std::thread::sleep(full.mul_f64(at));
         let finished = child.try_wait().unwrap().is_some();

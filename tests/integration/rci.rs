@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use bienvivre::load;
 use bienvivre::progress::Progress;
 use bienvivre::relational::{self, ALL};
 use bienvivre::run;
@@ -105,7 +106,9 @@ fn alkire_foster_reference_example() {
         let values = cache.entry(configs[i].clone()).or_insert_with(|| {
             let pipeline = mpi_pipeline(&dir, &data, &weightings[i], ks[i].unwrap());
             let p = run::load_pipeline(&pipeline).unwrap_or_else(|e| panic!("{e}"));
-            let out = relational::compute(p.rci.as_ref().unwrap(), &mut Progress::hidden())
+            let rci = p.rci.as_ref().unwrap();
+            let raw = load::read_survey(rci).unwrap_or_else(|e| panic!("{e}"));
+            let out = relational::compute(rci, raw, &mut Progress::hidden())
                 .unwrap_or_else(|e| panic!("{e}"));
             // Decomposability: the whole-sample M0 is the population-weighted sum of the
             // regions' M0.
@@ -162,7 +165,9 @@ fn alkire_foster_person_scores() {
     ] {
         let pipeline = mpi_pipeline(&dir, &data, weighting, k);
         let p = run::load_pipeline(&pipeline).unwrap();
-        let out = relational::compute(p.rci.as_ref().unwrap(), &mut Progress::hidden()).unwrap();
+        let rci = p.rci.as_ref().unwrap();
+        let raw = load::read_survey(rci).unwrap();
+        let out = relational::compute(rci, raw, &mut Progress::hidden()).unwrap();
         let ours: HashMap<String, (f64, bool)> = strings(&out.persons, "respondent_id")
             .into_iter()
             .zip(floats(&out.persons, "deprivation"))

@@ -12,13 +12,12 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use super::cell::{self, CellError};
+use super::file::MAX_CELL_PROBLEMS;
+use super::{CellProblems, RawFile, ReadOptions, read_file};
 use crate::config::Layout;
 use crate::diagnostic::{Location, Problem, Problems, closest, list};
-use crate::load::cell::{self, CellError};
-use crate::load::file::MAX_CELL_PROBLEMS;
-use crate::load::{CellProblems, RawFile, ReadOptions, read_file};
 use crate::plan::{GROUP, IndicatorSpec, Plan, SourcePlan, TERRITORY_ID, TERRITORY_NAME, YEAR};
-use crate::transform;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -56,16 +55,6 @@ pub struct Table {
     /// What the data leaves silently wrong unless said: indicators without a value, codes
     /// of a long source that no node uses, territories missing from some sources.
     pub warnings: Vec<String>,
-}
-
-/// Reads every source of `plan` for the problems of the files themselves (not found,
-/// not a regular file, encoding, ragged rows, headers): what `validate` can still report
-/// when the pipeline file has errors that keep the rest from being checked.
-pub fn check_files(plan: &Plan) -> Vec<Problem> {
-    plan.sources
-        .iter()
-        .filter_map(|sp| read(sp).err())
-        .collect()
 }
 
 /// Reads, checks and widens every source of `plan`.
@@ -724,7 +713,7 @@ fn parse_numbers<'s>(
                 cells.cell(raw, row, column, format!("{value} is not a finite number"));
                 return None;
             }
-            if let Some(why) = spec.and_then(|spec| transform::domain_error(spec, value)) {
+            if let Some(why) = spec.and_then(|spec| spec.domain_error(value)) {
                 cells.cell(raw, row, column, why);
                 return None;
             }

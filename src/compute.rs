@@ -1,0 +1,370 @@
+//! The computation of a composite index from its loaded inputs: preparation
+//! (denomination, screening, imputation, treatment), normalisation, weights, aggregation
+//! level by level, anchoring, ranks, and the checks that no score is undefined. Pure:
+//! it reads no file and prints nothing, so `run`, `validate`, the Monte Carlo of
+//! `uncertainty` (a thousand variants of the plan on one [`IndexInputs`]) and the national
+//! scores of anchoring all go through the same function.
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::aggregate;
+use crate::anchor;
+use crate::config::{ScreenOn, WeightMethod};
+use crate::diagnostic::{Location, Problem, Problems};
+use crate::impute;
+use crate::load::{AnchoringInputs, IndexInputs, National, NationalScores};
+use crate::normalise::{self, NormaliseError, ResolvedNormalisation};
+use crate::plan::{AnchoringPlan, Goalposts, Level, Normalisation, Plan, TERRITORY_ID, YEAR};
+use crate::transform::{self, treat::TreatmentRow};
+use crate::weight::PcaWeights;
+
+/// Why an index could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    #[error("{0}")]
+    Problems(Problems),
+    #[error(transparent)]
+    Normalise(#[from] NormaliseError),
+    #[error("computing scores: {}", first_line(&.0.to_string()))]
+    Polars(#[from] PolarsError),
+}
+
+impl From<anchor::AnchorError> for ComputeError {
+    fn from(e: anchor::AnchorError) -> Self {
+        match e {
+            anchor::AnchorError::Problems(p) => ComputeError::Problems(p),
+            anchor::AnchorError::Polars(p) => ComputeError::Polars(p),
+        }
+    }
+}
+
+impl From<Problems> for ComputeError {
+    fn from(p: Problems) -> Self {
+        ComputeError::Problems(p)
+    }
+}
+
+/// Polars' messages carry internals after their first line.
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("").trim()
+}
+
+/// The computed frame: keys, raw and rescaled indicators, parents, counts and ranks.
+#[derive(Debug)]
+pub struct Computed {
+    pub frame: DataFrame,
+    pub normalisation: Vec<ResolvedNormalisation>,
+    pub preparation: PreparationReport,
+    /// PCA weights, when a level is weighted by PCA.
+    pub weights: Vec<PcaWeights>,
+    /// Anchoring shifts, when the pipeline anchors.
+    pub anchoring: Vec<crate::anchor::Shift>,
+    pub warnings: Vec<String>,
+}
+
+/// What happened to the data between reading and normalising.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PreparationReport {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denominated: Vec<Denominated>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screening: Option<impute::ScreeningReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imputation: Option<Vec<impute::ImputedCount>>,
+    /// One row per indicator; also written to treatment.csv.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub treatment: Option<Vec<TreatmentRow>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Denominated {
+    pub indicator: String,
+    pub denominator: String,
+    pub scale: f64,
+}
+
+/// Transforms, rescales and aggregates the ingested frame, with ranks; checks that no score
+/// came out as NaN or infinite. Reads nothing: anchoring's national and population tables
+/// come with `inputs`.
+pub fn compute(plan: &Plan, inputs: &IndexInputs) -> Result<Computed, ComputeError> {
+    let anchoring = match (&plan.anchoring, &inputs.anchoring) {
+        (Some(a), Some(given)) => Some((a, given)),
+        (Some(_), None) => {
+            return Err(ComputeError::Problems(Problems(vec![Problem::new(
+                Location::Nowhere,
+                "anchoring needs its national and population tables, which were not loaded",
+            )])));
+        }
+        _ => None,
+    };
+    compute_frame(plan, inputs.table.frame.clone(), anchoring)
+}
+
+fn compute_frame(
+    plan: &Plan,
+    frame: DataFrame,
+    anchoring: Option<(&AnchoringPlan, &AnchoringInputs)>,
+) -> Result<Computed, ComputeError> {
+    let (frame, preparation, mut warnings) = prepare(plan, frame)?;
+    let lf = frame.lazy();
+    let normalisation = normalise::resolve(&lf, plan)?;
+    let lf = lf.with_columns(normalise::rescale(plan, &normalisation));
+    let (lf, weights, weighted) = if plan.weighting.contains(&WeightMethod::Pca) {
+        let (lf, reports, weighted) = pca_aggregate(plan, lf)?;
+        (lf, reports, Some(weighted))
+    } else {
+        (
+            aggregate::aggregate(lf, plan, Level::Indicator),
+            Vec::new(),
+            None,
+        )
+    };
+    // The plan with the weights actually used.
+    let used = weighted.as_ref().unwrap_or(plan);
+    let (lf, anchoring) = match anchoring {
+        Some((a, given)) => {
+            let national = match &given.national {
+                National::Scores(s) => std::borrow::Cow::Borrowed(s),
+                National::Data(table) => {
+                    std::borrow::Cow::Owned(national_scores(plan, a, table.frame.clone())?)
+                }
+            };
+            let (frame, shifts, w) =
+                anchor::anchor(used, a, lf.collect()?, &national, &given.population)?;
+            warnings.extend(w);
+            let mut lf = frame.lazy();
+            for level in [Level::Dimension, Level::Index] {
+                if level > a.level {
+                    lf = aggregate::aggregate_level(lf, used, level);
+                }
+            }
+            (lf, shifts)
+        }
+        None => (lf, Vec::new()),
+    };
+    let frame = lf.with_columns(aggregate::ranks(plan)).collect()?;
+    aggregate::check_positive_inputs(plan, &frame)?;
+    aggregate::check_finite(plan, &frame)?;
+    warnings.extend(normalise::out_of_range(&frame, plan).iter().map(|(id, below, above)| {
+        format!(
+            "indicator \"{id}\": {below} rescaled value(s) below 0 (worse than its dystopia) and \
+             {above} above 100 (better than its utopia); set [normalisation] clip = true to clip them"
+        )
+    }));
+    for w in &weights {
+        for (child, loading) in w.children.iter().zip(&w.loadings) {
+            if *loading < 0.0 {
+                warnings.push(format!(
+                    "PCA weights of \"{}\": \"{child}\" loads negatively ({loading:.3}) on the first component, against its siblings; it weighs 0",
+                    w.parent
+                ));
+            }
+        }
+    }
+    Ok(Computed {
+        frame,
+        normalisation,
+        preparation,
+        weights,
+        anchoring,
+        warnings,
+    })
+}
+
+/// National scores computed from national indicator data with this pipeline's own
+/// framework (the EC's method for the EU Regional SPI).
+fn national_scores(
+    plan: &Plan,
+    a: &AnchoringPlan,
+    frame: DataFrame,
+) -> Result<NationalScores, ComputeError> {
+    let national = a.national_plan(plan);
+    let computed = compute_frame(&national, frame, None)?;
+    let f = &computed.frame;
+    let ids = f.column(TERRITORY_ID)?.str()?.clone();
+    let years = f.column(YEAR)?.i64()?.clone();
+    let mut out = NationalScores::new();
+    for node in plan.nodes.iter().filter(|n| n.rule.is_some()) {
+        let v = f.column(&node.id)?.f64()?.clone();
+        for i in 0..f.height() {
+            if let (Some(id), Some(x)) = (ids.get(i), v.get(i)) {
+                out.entry((id.to_owned(), years.get(i)))
+                    .or_default()
+                    .insert(node.id.clone(), x);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Aggregates level by level, giving the children of each PCA-weighted level the weights
+/// of their first principal component (over all rows) before their parents are computed.
+fn pca_aggregate(
+    plan: &Plan,
+    lf: LazyFrame,
+) -> Result<(LazyFrame, Vec<PcaWeights>, Plan), ComputeError> {
+    let mut plan = plan.clone();
+    let mut frame = lf.collect()?;
+    let mut reports = Vec::new();
+    let mut problems = Vec::new();
+    for (k, level) in [Level::Component, Level::Dimension, Level::Index]
+        .into_iter()
+        .enumerate()
+    {
+        if plan.weighting[k] == WeightMethod::Pca {
+            let parents: Vec<usize> = (0..plan.nodes.len())
+                .filter(|&i| plan.nodes[i].level == level)
+                .collect();
+            for p in parents {
+                let children = plan.nodes[p].children.clone();
+                let columns: Vec<Vec<Option<f64>>> = children
+                    .iter()
+                    .map(|&c| Ok(frame.column(&plan.nodes[c].id)?.f64()?.iter().collect()))
+                    .collect::<PolarsResult<_>>()?;
+                let parent = plan.nodes[p].id.clone();
+                match crate::weight::pca(&columns) {
+                    Ok(pca) => {
+                        for (&c, &w) in children.iter().zip(&pca.weights) {
+                            plan.nodes[c].weight = w;
+                        }
+                        reports.push(PcaWeights {
+                            parent,
+                            children: children.iter().map(|&c| plan.nodes[c].id.clone()).collect(),
+                            loadings: pca.loadings,
+                            weights: pca.weights,
+                            variance_share: pca.variance_share,
+                            complete_cases: pca.n,
+                        });
+                    }
+                    Err(e) => problems.push(Problem::new(
+                        Location::Nowhere,
+                        match e {
+                            crate::weight::PcaError::TooFewCases { n, k } => format!(
+                                "PCA weights of \"{parent}\": {n} territories have all its {k} children, too few for a principal component"
+                            ),
+                            crate::weight::PcaError::Constant { variable } => format!(
+                                "PCA weights of \"{parent}\": \"{}\" does not vary over the complete cases",
+                                plan.nodes[children[variable]].id
+                            ),
+                        },
+                    )),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ComputeError::Problems(Problems(problems)));
+        }
+        frame = aggregate::aggregate_level(frame.lazy(), &plan, level).collect()?;
+    }
+    Ok((frame.lazy(), reports, plan))
+}
+
+/// Denomination, screening (before or after imputation), imputation and outlier
+/// treatment, each only when the pipeline asks for it.
+fn prepare(
+    plan: &Plan,
+    frame: DataFrame,
+) -> Result<(DataFrame, PreparationReport, Vec<String>), ComputeError> {
+    let mut report = PreparationReport::default();
+    let mut warnings = Vec::new();
+    let mut frame = transform::denominate(plan, frame).map_err(ComputeError::Problems)?;
+    report.denominated = plan
+        .indicators()
+        .filter_map(|(n, s)| {
+            s.denominator.as_ref().map(|(d, scale)| Denominated {
+                indicator: n.id.clone(),
+                denominator: d.clone(),
+                scale: *scale,
+            })
+        })
+        .collect();
+    let screening = |frame: DataFrame,
+                     on: ScreenOn,
+                     report: &mut PreparationReport,
+                     warnings: &mut Vec<String>| {
+        let Some(s) = plan.prep.screening.as_ref().filter(|s| s.on == on) else {
+            return Ok::<_, ComputeError>(frame);
+        };
+        let (kept, r) = impute::screen(plan, s, frame)?;
+        if !r.dropped.is_empty() {
+            let shown: Vec<String> = r
+                .dropped
+                .iter()
+                .map(|d| match d.year {
+                    Some(y) => format!("{} {y} ({:.0}%)", d.territory_id, 100.0 * d.availability),
+                    None => format!("{} ({:.0}%)", d.territory_id, 100.0 * d.availability),
+                })
+                .collect();
+            warnings.push(format!(
+                "screening dropped {} row(s) below {:.0}% of indicators present or excluded: {}",
+                r.dropped.len(),
+                100.0 * s.min_availability,
+                crate::diagnostic::list(&shown, 20)
+            ));
+        }
+        if !r.unknown_ids.is_empty() {
+            warnings.push(format!(
+                "screening: include/exclude name territories that are not in the data: {}",
+                crate::diagnostic::list(&r.unknown_ids, 20)
+            ));
+        }
+        if kept.height() == 0 {
+            let excluded = r.dropped.iter().filter(|d| d.reason == "excluded").count();
+            let message = if excluded == r.dropped.len() {
+                "screening dropped every territory: [screening] exclude names them all".to_owned()
+            } else if excluded > 0 {
+                format!(
+                    "screening dropped every territory: {excluded} row(s) excluded by [screening] exclude, the other {} below {:.0}% of their indicators",
+                    r.dropped.len() - excluded,
+                    100.0 * s.min_availability
+                )
+            } else {
+                format!(
+                    "screening dropped every territory: none has {:.0}% of its indicators",
+                    100.0 * s.min_availability
+                )
+            };
+            return Err(ComputeError::Problems(Problems(vec![Problem::new(
+                s.declared_at.clone(),
+                message,
+            )])));
+        }
+        report.screening = Some(r);
+        Ok(kept)
+    };
+    frame = screening(frame, ScreenOn::Raw, &mut report, &mut warnings)?;
+    if plan.prep.imputation {
+        let (f, counts) = impute::impute(plan, frame)?;
+        frame = f;
+        report.imputation = Some(counts);
+    }
+    frame = screening(frame, ScreenOn::Imputed, &mut report, &mut warnings)?;
+    if let Some(t) = &plan.prep.treatment {
+        let (f, rows) = transform::treat::treat(plan, t, frame)?;
+        frame = f;
+        // A log transform would put the values off the scale of fixed goalposts.
+        let problems: Vec<Problem> = rows
+            .iter()
+            .filter(|r| r.log_transformed)
+            .filter_map(|r| {
+                let (_, spec) = plan.indicators().find(|(n, _)| n.id == r.indicator)?;
+                matches!(spec.normalisation, Normalisation::Goalposts(Goalposts::Fixed { .. })).then(|| {
+                    Problem::new(
+                        spec.declared_at.clone(),
+                        format!(
+                            "indicator \"{}\" needs a log transform as outlier treatment, which its fixed goalposts (in the original units) would not fit",
+                            r.indicator
+                        ),
+                    )
+                    .with_help("set treatment = false on the indicator, log_fallback = false in [treatment], or use goalposts = \"observed\"")
+                })
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(ComputeError::Problems(Problems(problems)));
+        }
+        report.treatment = Some(rows);
+    }
+    Ok((frame, report, warnings))
+}
