@@ -42,6 +42,9 @@ pub fn aggregate(mut lf: LazyFrame, plan: &Plan, from: Level) -> LazyFrame {
     lf
 }
 
+/// Parents aggregated per query (see [`aggregate_level`]).
+const PARENTS_PER_QUERY: usize = 256;
+
 /// Adds the score and child-count columns of the nodes of one level.
 pub fn aggregate_level(lf: LazyFrame, plan: &Plan, level: Level) -> LazyFrame {
     let exprs: Vec<Expr> = plan
@@ -49,10 +52,24 @@ pub fn aggregate_level(lf: LazyFrame, plan: &Plan, level: Level) -> LazyFrame {
         .flat_map(|node| parent_exprs(plan, node))
         .collect();
     if exprs.is_empty() {
-        lf
-    } else {
-        lf.with_columns(exprs)
+        return lf;
     }
+    // One query of a few hundred parents at a time: a single query over thousands of
+    // parents holds every parent's intermediate columns at once (300 MB more at 2,000
+    // components × 1,000 territories).
+    if exprs.len() <= 2 * PARENTS_PER_QUERY {
+        return lf.with_columns(exprs);
+    }
+    let mut lf = lf;
+    let chunks: Vec<&[Expr]> = exprs.chunks(2 * PARENTS_PER_QUERY).collect();
+    for (k, chunk) in chunks.iter().enumerate() {
+        match lf.clone().with_columns(chunk).collect() {
+            Ok(df) => lf = df.lazy(),
+            // Left lazy, the failure surfaces with its context where the caller collects.
+            Err(_) => return lf.with_columns(chunks[k..].concat()),
+        }
+    }
+    lf
 }
 
 /// The score and present-children count of one parent node.
@@ -101,8 +118,32 @@ fn parent_exprs(plan: &Plan, node: &Node) -> [Expr; 2] {
     ]
 }
 
+/// Sum of terms, as written (left to right) up to [`FOLD_MAX`] terms; beyond, pairwise
+/// (halves summed separately). Polars resolves the type of a binary tree recursively at
+/// each node, so a left fold of k terms costs O(k²) to plan: a parent of 200 children
+/// planned for seconds. Pairwise sums are also the more accurate; frameworks with at most
+/// [`FOLD_MAX`] children per parent are summed exactly as before.
 fn sum(terms: impl Iterator<Item = Expr>) -> Expr {
-    terms.reduce(|a, b| a + b).unwrap_or_else(|| lit(0.0))
+    let terms: Vec<Expr> = terms.collect();
+    if terms.is_empty() {
+        return lit(0.0);
+    }
+    pairwise(&terms)
+}
+
+/// Parents with more children than this are summed pairwise.
+const FOLD_MAX: usize = 16;
+
+fn pairwise(terms: &[Expr]) -> Expr {
+    if terms.len() <= FOLD_MAX {
+        return terms
+            .iter()
+            .cloned()
+            .reduce(|a, b| a + b)
+            .expect("at least one term");
+    }
+    let (left, right) = terms.split_at(terms.len() / 2);
+    pairwise(left) + pairwise(right)
 }
 
 /// One rank column per node: 1 = best, ties share the best rank, per year when there are years.

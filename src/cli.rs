@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -99,8 +100,81 @@ pub struct GenerateArgs {
     pub seed: u64,
 }
 
-/// Runs the parsed command; returns the process exit code.
-pub fn main(cli: Cli) -> i32 {
+/// How the process ends: every command's outcome maps to one of these, and the codes are
+/// the documented ones (README, "Exit codes"). SIGINT/SIGTERM end the process from the
+/// signal handler instead, with 130/143 (see `write::install_signal_cleanup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    /// A data or run error.
+    Failure,
+    /// A usage or pipeline-file error.
+    Usage,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        ExitCode::from(match s {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+        })
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum Failure {
+    Run(run::Error),
+    /// A command-line value that cannot be used.
+    Usage(String),
+    /// Anything else (a file the command cannot write…).
+    Other(String),
+}
+
+impl From<run::Error> for Failure {
+    fn from(e: run::Error) -> Self {
+        Failure::Run(e)
+    }
+}
+
+impl Failure {
+    fn status(&self) -> ExitStatus {
+        match self {
+            Failure::Run(e) if e.exit_code() == 2 => ExitStatus::Usage,
+            Failure::Usage(_) => ExitStatus::Usage,
+            _ => ExitStatus::Failure,
+        }
+    }
+
+    /// The one error printer: one `error:` line (and its help) per problem, on stderr.
+    /// Errors are printed in every mode, quiet included; verbose adds the causes.
+    fn report(&self, cli: &Cli) {
+        let mut lines = Vec::new();
+        match self {
+            Failure::Run(e) => match e.problems() {
+                Some(problems) => lines.extend(problems.iter().map(|p| p.to_string())),
+                None => {
+                    lines.push(e.to_string());
+                    if cli.verbose {
+                        let mut source = std::error::Error::source(e);
+                        while let Some(s) = source {
+                            lines.push(format!("  caused by: {s}"));
+                            source = s.source();
+                        }
+                    }
+                }
+            },
+            Failure::Usage(m) | Failure::Other(m) => lines.push(m.clone()),
+        }
+        for line in lines {
+            eprintln!("error: {}", line.trim_end());
+        }
+    }
+}
+
+/// Runs the parsed command; returns how the process ends.
+pub fn main(cli: Cli) -> ExitStatus {
     if matches!(
         cli.command,
         Command::Run { .. } | Command::Plot { .. } | Command::Uncertainty { .. }
@@ -125,29 +199,24 @@ pub fn main(cli: Cli) -> i32 {
             pipeline,
             output_dir,
         } => validate_cmd(&cli, pipeline, output_dir.clone()),
-        Command::Generate(args) => generate_cmd(&cli, args).map_err(|e| (e, 1)),
+        Command::Generate(args) => generate_cmd(&cli, args),
     };
     match result {
-        Ok(()) => 0,
-        Err((message, code)) => {
-            let message = message.trim_end();
-            if message.starts_with("error:") {
-                eprintln!("{message}");
-            } else {
-                eprintln!("error: {message}");
-            }
-            code
+        Ok(()) => ExitStatus::Success,
+        Err(failure) => {
+            failure.report(&cli);
+            failure.status()
         }
     }
 }
 
-fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), (String, i32)> {
+fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), Failure> {
     let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
     let options = RunOptions {
         pipeline: pipeline.to_path_buf(),
         output_dir,
     };
-    let summary = run::run(&options, &mut progress).map_err(|e| (e.to_string(), e.exit_code()))?;
+    let summary = run::run(&options, &mut progress)?;
     let m = &summary.manifest;
     if !cli.quiet {
         for w in &m.warnings {
@@ -187,13 +256,13 @@ fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<()
     Ok(())
 }
 
-fn plot_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), (String, i32)> {
+fn plot_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), Failure> {
     let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
     let options = RunOptions {
         pipeline: pipeline.to_path_buf(),
         output_dir,
     };
-    let s = run::plot(&options, &mut progress).map_err(|e| (e.to_string(), e.exit_code()))?;
+    let s = run::plot(&options, &mut progress)?;
     let timings = progress.finish();
     if !cli.quiet {
         for w in &s.warnings {
@@ -219,14 +288,13 @@ fn uncertainty_cmd(
     pipeline: &Path,
     runs: Option<usize>,
     output_dir: Option<PathBuf>,
-) -> Result<(), (String, i32)> {
+) -> Result<(), Failure> {
     let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
     let options = RunOptions {
         pipeline: pipeline.to_path_buf(),
         output_dir,
     };
-    let done = run::uncertainty(&options, runs, &mut progress)
-        .map_err(|e| (e.to_string(), e.exit_code()))?;
+    let done = run::uncertainty(&options, runs, &mut progress)?;
     drop(progress);
     if !cli.quiet {
         let s = &done.summary;
@@ -248,12 +316,8 @@ fn uncertainty_cmd(
     Ok(())
 }
 
-fn validate_cmd(
-    cli: &Cli,
-    pipeline: &Path,
-    output_dir: Option<PathBuf>,
-) -> Result<(), (String, i32)> {
-    let v = run::validate(pipeline, output_dir).map_err(|e| (e.to_string(), e.exit_code()))?;
+fn validate_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), Failure> {
+    let v = run::validate(pipeline, output_dir)?;
     if !cli.quiet {
         for w in &v.warnings {
             eprintln!("warning: {w}");
@@ -279,9 +343,12 @@ fn validate_cmd(
     Ok(())
 }
 
-fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> Result<(), String> {
+fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> Result<(), Failure> {
     if !(0.0..1.0).contains(&a.missing) {
-        return Err(format!("--missing must be in [0, 1), got {}", a.missing));
+        return Err(Failure::Usage(format!(
+            "--missing must be in [0, 1), got {}",
+            a.missing
+        )));
     }
     let spec = SynthSpec {
         territories: a.territories,
@@ -292,12 +359,12 @@ fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> Result<(), String> {
         missing: a.missing,
         seed: a.seed,
     };
-    let file =
-        File::create(&a.out).map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
+    let file = File::create(&a.out)
+        .map_err(|e| Failure::Other(format!("cannot create {}: {e}", a.out.display())))?;
     let mut w = BufWriter::new(file);
     synth::write_csv(&spec, &mut w)
         .and_then(|()| w.flush())
-        .map_err(|e| format!("writing {}: {e}", a.out.display()))?;
+        .map_err(|e| Failure::Other(format!("writing {}: {e}", a.out.display())))?;
     if let Some(p) = &a.pipeline {
         // The data path is written relative to the pipeline's directory.
         let rel = relative_to(&a.out, p.parent().unwrap_or(std::path::Path::new("")));
@@ -305,7 +372,7 @@ fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> Result<(), String> {
             .file_stem()
             .map_or("synthetic".into(), |s| s.to_string_lossy().into_owned());
         std::fs::write(p, synth::pipeline_toml(&spec, &rel, &id))
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            .map_err(|e| Failure::Other(format!("cannot write {}: {e}", p.display())))?;
     }
     if !cli.quiet {
         println!("wrote {}", a.out.display());

@@ -5,7 +5,7 @@ mod cli;
 
 use clap::Parser;
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    std::process::exit(cli::main(cli));
+    cli::main(cli).into()
 }

@@ -52,6 +52,24 @@ impl Error {
             _ => 1,
         }
     }
+
+    /// The problems behind the error, when it is a list of them (each printed as its own
+    /// `error:` line); None for a single failure.
+    pub fn problems(&self) -> Option<&[Problem]> {
+        let list = match self {
+            Error::Config(ConfigError::Parse(p)) => return Some(std::slice::from_ref(p)),
+            Error::Config(ConfigError::Values(p)) | Error::Plan(p) => p,
+            Error::Load(LoadError::Problems(p)) => p,
+            Error::Compute(ComputeError::Problems(p)) => p,
+            Error::Compute(ComputeError::Normalise(
+                crate::normalise::NormaliseError::Problems(p),
+            )) => p,
+            Error::Relational(RelationalError::Problems(p)) => p,
+            Error::Render(RenderError::Problems(p)) => p,
+            _ => return None,
+        };
+        Some(&list.0)
+    }
 }
 
 #[derive(Debug, Clone)]

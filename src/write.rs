@@ -786,20 +786,17 @@ fn write_tidy(
     let mut csv_writer = None;
     let mut pq_file = Some(pq_file);
     let mut csv_file = Some(csv_file);
+    // Blocks are gathered to ROW_GROUP rows before either writer sees them: Parquet
+    // then gets full row groups, and the CSV writer large batches (it serialises each
+    // batch in parallel; a batch per node of a 1,000-territory framework is too small).
     let mut pending: Option<DataFrame> = None;
-    let flush = |pending: &mut Option<DataFrame>,
-                 writer: &mut polars::io::parquet::write::BatchedWriter<BufWriter<File>>|
-     -> PolarsResult<()> {
-        if let Some(mut df) = pending.take() {
-            df.rechunk_mut();
-            writer.write_batch(&df)?;
-        }
-        Ok(())
-    };
-    for block in blocks {
-        let block = block.map_err(fail(csv))?;
+    let mut flush = |pending: &mut Option<DataFrame>| -> Result<(), WriteError> {
+        let Some(mut df) = pending.take() else {
+            return Ok(());
+        };
+        df.rechunk_mut();
         if pq_writer.is_none() {
-            let schema = block.schema().clone();
+            let schema = df.schema().clone();
             pq_writer = Some(
                 ParquetWriter::new(pq_file.take().expect("opened"))
                     .batched(&schema)
@@ -814,13 +811,22 @@ fn write_tidy(
         }
         csv_writer
             .as_mut()
-            .expect("made with the first block")
-            .write_batch(&block)
+            .expect("made with the first batch")
+            .write_batch(&df)
             .map_err(fail(csv))?;
+        pq_writer
+            .as_mut()
+            .expect("made with the first batch")
+            .write_batch(&df)
+            .map_err(fail(parquet))
+    };
+    for block in blocks {
+        let block = block.map_err(fail(csv))?;
         let full = match &mut pending {
             None => {
+                let full = block.height() >= ROW_GROUP;
                 pending = Some(block);
-                false
+                full
             }
             Some(acc) => {
                 acc.vstack_mut_owned(block).map_err(fail(parquet))?;
@@ -828,11 +834,11 @@ fn write_tidy(
             }
         };
         if full {
-            flush(&mut pending, pq_writer.as_mut().expect("made")).map_err(fail(parquet))?;
+            flush(&mut pending)?;
         }
     }
+    flush(&mut pending)?;
     if let Some(w) = pq_writer.as_mut() {
-        flush(&mut pending, w).map_err(fail(parquet))?;
         w.finish().map_err(fail(parquet))?;
     }
     if let Some(w) = csv_writer.as_mut() {

@@ -87,9 +87,27 @@ pub fn number(text: &str, format: NumberFormat) -> Result<f64, CellError> {
     if text.is_empty() {
         return Err(CellError::Empty);
     }
+    // The common case, parsed without any allocation: digits, sign, point, exponent.
+    if !format.decimal_comma
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+    {
+        return match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            Ok(_) => Err(CellError::OutOfRange {
+                text: text.to_owned(),
+            }),
+            Err(_) => Err(not_a_number("")),
+        };
+    }
     // Rust's parser accepts words ("inf", "NaN", "infinity") that are not data values here.
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("inf") || lower.contains("nan") {
+    let has = |word: &str| {
+        text.as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    if has("inf") || has("nan") {
         return Err(CellError::NotFinite {
             text: text.to_owned(),
         });

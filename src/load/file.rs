@@ -257,7 +257,8 @@ struct CsvTable {
 }
 
 enum Builder {
-    Text(Vec<Option<String>>),
+    /// Text cells go straight into an Arrow string view array: no allocation per cell.
+    Text(StringChunkedBuilder),
     Number(Vec<Option<f64>>),
 }
 
@@ -331,7 +332,7 @@ fn parse_csv(
             if options.numeric.contains(name.as_str()) {
                 Builder::Number(Vec::new())
             } else {
-                Builder::Text(Vec::new())
+                Builder::Text(StringChunkedBuilder::new(name.as_str().into(), 0))
             }
         })
         .collect();
@@ -364,7 +365,8 @@ fn parse_csv(
         row_lines.push(u32::try_from(line).unwrap_or(u32::MAX));
         for (k, (field, builder)) in record.iter().zip(builders.iter_mut()).enumerate() {
             match builder {
-                Builder::Text(v) => v.push((!field.is_empty()).then(|| field.to_owned())),
+                Builder::Text(b) if field.is_empty() => b.append_null(),
+                Builder::Text(b) => b.append_value(field),
                 Builder::Number(v) => {
                     let t = cell::trim(field);
                     if cell::is_missing(t, options.missing) {
@@ -429,9 +431,7 @@ fn parse_csv(
         .iter()
         .zip(builders)
         .map(|(name, b)| match b {
-            Builder::Text(v) => {
-                StringChunked::from_iter_options(name.as_str().into(), v.into_iter()).into_column()
-            }
+            Builder::Text(b) => b.finish().into_column(),
             Builder::Number(v) => {
                 Float64Chunked::from_iter_options(name.as_str().into(), v.into_iter()).into_column()
             }

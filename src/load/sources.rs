@@ -62,7 +62,7 @@ pub fn load(plan: &Plan) -> Result<Table, IngestError> {
     let mut problems = Vec::new();
     let mut raws = Vec::new();
     for sp in &plan.sources {
-        match read(sp) {
+        match read(plan, sp) {
             Ok(r) => raws.push(r),
             Err(p) => problems.push(p),
         }
@@ -265,10 +265,36 @@ pub fn summary(raw: &RawFile) -> InputSummary {
     }
 }
 
-fn read(sp: &SourcePlan) -> Result<RawSource<'_>, Problem> {
+/// Reads one source. In a wide CSV source, the columns of indicators and denominators are
+/// parsed as numbers while reading (a wide framework's text never exists in memory); their
+/// bad cells are reported from the reader, the key columns stay text.
+fn read<'a>(plan: &Plan, sp: &'a SourcePlan) -> Result<RawSource<'a>, Problem> {
+    let keys: Vec<&str> = [
+        Some(&plan.keys.id),
+        plan.keys.year.as_ref(),
+        plan.keys.name.as_ref(),
+        plan.keys.group.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(String::as_str)
+    .collect();
+    let numeric = match sp.layout {
+        Layout::Wide => plan
+            .indicators()
+            .map(|(_, s)| s.column.as_str())
+            .chain(plan.denominators().into_iter().map(|(d, _)| d))
+            .filter(|c| !keys.contains(c))
+            .collect(),
+        Layout::Long => HashSet::new(),
+    };
+    let options = ReadOptions {
+        numeric,
+        missing: &sp.missing_values,
+    };
     Ok(RawSource {
         plan: sp,
-        raw: read_file(&sp.file, &ReadOptions::default())?,
+        raw: read_file(&sp.file, &options)?,
     })
 }
 
@@ -496,6 +522,11 @@ fn parse_source(
 ) -> Option<DataFrame> {
     let sp = raw.plan;
     let mut cells = CellProblems::new(problems);
+    // Cells of the value columns parsed while reading (wide CSV) that were not numbers.
+    cells.read_errors(raw, |b| {
+        binding.indicators.iter().any(|(_, c)| *c == b.column)
+            || binding.denominators.contains(&b.column)
+    });
     let missing = &sp.missing_values;
     let mut columns: Vec<Column> = Vec::new();
 
