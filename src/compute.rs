@@ -17,7 +17,7 @@ use crate::load::{AnchoringInputs, IndexInputs, National, NationalScores};
 use crate::normalise::{self, NormaliseError, ResolvedNormalisation};
 use crate::plan::{AnchoringPlan, Goalposts, Level, Normalisation, Plan, TERRITORY_ID, YEAR};
 use crate::transform::{self, treat::TreatmentRow};
-use crate::weight::PcaWeights;
+use crate::weight::{self, PcaWeights};
 
 /// Why an index could not be computed.
 #[derive(Debug, thiserror::Error)]
@@ -207,49 +207,15 @@ fn pca_aggregate(
     let mut plan = plan.clone();
     let mut frame = lf.collect()?;
     let mut reports = Vec::new();
-    let mut problems = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
     for (k, level) in [Level::Component, Level::Dimension, Level::Index]
         .into_iter()
         .enumerate()
     {
         if plan.weighting[k] == WeightMethod::Pca {
-            let parents: Vec<usize> = (0..plan.nodes.len())
-                .filter(|&i| plan.nodes[i].level == level)
-                .collect();
-            for p in parents {
-                let children = plan.nodes[p].children.clone();
-                let columns: Vec<Vec<Option<f64>>> = children
-                    .iter()
-                    .map(|&c| Ok(frame.column(&plan.nodes[c].id)?.f64()?.iter().collect()))
-                    .collect::<PolarsResult<_>>()?;
-                let parent = plan.nodes[p].id.clone();
-                match crate::weight::pca(&columns) {
-                    Ok(pca) => {
-                        for (&c, &w) in children.iter().zip(&pca.weights) {
-                            plan.nodes[c].weight = w;
-                        }
-                        reports.push(PcaWeights {
-                            parent,
-                            children: children.iter().map(|&c| plan.nodes[c].id.clone()).collect(),
-                            loadings: pca.loadings,
-                            weights: pca.weights,
-                            variance_share: pca.variance_share,
-                            complete_cases: pca.n,
-                        });
-                    }
-                    Err(e) => problems.push(Problem::new(
-                        Location::Nowhere,
-                        match e {
-                            crate::weight::PcaError::TooFewCases { n, k } => format!(
-                                "PCA weights of \"{parent}\": {n} territories have all its {k} children, too few for a principal component"
-                            ),
-                            crate::weight::PcaError::Constant { variable } => format!(
-                                "PCA weights of \"{parent}\": \"{}\" does not vary over the complete cases",
-                                plan.nodes[children[variable]].id
-                            ),
-                        },
-                    )),
-                }
+            match weight::pca_level(&mut plan, &frame, level)? {
+                Ok(r) => reports.extend(r),
+                Err(p) => problems.extend(p),
             }
         }
         if !problems.is_empty() {

@@ -4,7 +4,11 @@
 //! as the parent, normalised to sum 1. A child loading negatively works against its
 //! siblings: it is reported and weighs 0 (a negative weight has no meaning in a mean).
 
+use polars::prelude::*;
 use serde::Serialize;
+
+use crate::diagnostic::{Location, Problem};
+use crate::plan::{Level, Plan};
 
 /// The first principal component of some variables.
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +158,62 @@ pub struct PcaWeights {
     pub weights: Vec<f64>,
     pub variance_share: f64,
     pub complete_cases: usize,
+}
+
+/// PCA weights for the children of every parent at `level`, from their columns in
+/// `frame`: written into `plan`'s node weights and reported. The outer error is polars'
+/// (a column missing or mistyped); the inner one lists the parents whose weights cannot
+/// be computed.
+pub fn pca_level(
+    plan: &mut Plan,
+    frame: &DataFrame,
+    level: Level,
+) -> PolarsResult<Result<Vec<PcaWeights>, Vec<Problem>>> {
+    let mut reports = Vec::new();
+    let mut problems = Vec::new();
+    let parents: Vec<usize> = (0..plan.nodes.len())
+        .filter(|&i| plan.nodes[i].level == level)
+        .collect();
+    for p in parents {
+        let children = plan.nodes[p].children.clone();
+        let columns: Vec<Vec<Option<f64>>> = children
+            .iter()
+            .map(|&c| Ok(frame.column(&plan.nodes[c].id)?.f64()?.iter().collect()))
+            .collect::<PolarsResult<_>>()?;
+        let parent = plan.nodes[p].id.clone();
+        match pca(&columns) {
+            Ok(pca) => {
+                for (&c, &w) in children.iter().zip(&pca.weights) {
+                    plan.nodes[c].weight = w;
+                }
+                reports.push(PcaWeights {
+                    parent,
+                    children: children.iter().map(|&c| plan.nodes[c].id.clone()).collect(),
+                    loadings: pca.loadings,
+                    weights: pca.weights,
+                    variance_share: pca.variance_share,
+                    complete_cases: pca.n,
+                });
+            }
+            Err(e) => problems.push(Problem::new(
+                Location::Nowhere,
+                match e {
+                    PcaError::TooFewCases { n, k } => format!(
+                        "PCA weights of \"{parent}\": {n} territories have all its {k} children, too few for a principal component"
+                    ),
+                    PcaError::Constant { variable } => format!(
+                        "PCA weights of \"{parent}\": \"{}\" does not vary over the complete cases",
+                        plan.nodes[children[variable]].id
+                    ),
+                },
+            )),
+        }
+    }
+    Ok(if problems.is_empty() {
+        Ok(reports)
+    } else {
+        Err(problems)
+    })
 }
 
 #[cfg(test)]

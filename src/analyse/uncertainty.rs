@@ -25,8 +25,8 @@ use crate::plan::{
     Goalposts, Level, Mean, Normalisation, Plan, TERRITORY_ID, TERRITORY_NAME, UncertaintyPlan,
     YEAR,
 };
+use crate::stats::Rng;
 use crate::stats::quantile;
-use crate::synth::Rng;
 
 /// A territory (× year).
 type Key = (String, Option<i64>);

@@ -17,8 +17,8 @@ use super::cells::Cells;
 use super::{ALL, SUBGROUP};
 use crate::plan::rci::RciPlan;
 use crate::plan::{TERRITORY_ID, YEAR};
+use crate::stats::Rng;
 use crate::stats::{fnv1a, quantile};
-use crate::synth::Rng;
 
 /// Group key of a table row: territory (or ALL), year, subgroup label.
 type Key = (String, Option<i64>, Option<String>);
