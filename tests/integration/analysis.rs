@@ -120,8 +120,12 @@ const UNCERTAINTY: &str = "[uncertainty]\nruns = 40\nseed = 7\nweights = 0.3\nno
 fn uncertainty_gives_rank_intervals_and_sensitivities_deterministically() {
     let toml = SMALL_TOML.replace("[index]", &format!("{UNCERTAINTY}[index]"));
     let dir = small_project(&toml, SMALL_CSV);
-    for out in ["a", "b"] {
-        let o = bienvivre(dir.path(), &["uncertainty", "small.toml", "-o", out]);
+    for (out, one_thread) in [("a", false), ("b", true)] {
+        let o = bienvivre_threads(
+            dir.path(),
+            &["uncertainty", "small.toml", "-o", out],
+            one_thread,
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).contains("40 runs ("), "{}", stdout(&o));
     }
@@ -164,6 +168,50 @@ fn uncertainty_gives_rank_intervals_and_sensitivities_deterministically() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Three territories, two dimensions of one indicator each (scored as themselves), the
+/// index their arithmetic mean, and one alternative: the geometric mean. Worked by hand:
+/// A (90, 10) is 50 arithmetic, 30 geometric; B (45, 45) 45 and 45; C (40, 40) 40 and 40.
+/// Nominal ranks A 1, B 2, C 3; with the geometric mean B 1, C 2, A 3: shifts 2, 1, 1,
+/// mean 4/3, largest 2. Every run draws one of the two, so A's ranks are 1 or 3.
+#[test]
+fn uncertainty_of_one_alternative_worked_by_hand() {
+    let dir = TempDir::new("unc-hand");
+    dir.write("three.csv", "code,x,y\nA,90,10\nB,45,45\nC,40,40\n");
+    let mut toml = String::from(
+        "[pipeline]\nid = \"three\"\n[territories]\nid = \"code\"\n[[source]]\npath = \"three.csv\"\n\
+         [uncertainty]\nruns = 200\nseed = 3\naggregation = [{ method = \"geometric\" }]\n\
+         aggregation_levels = [\"index\"]\n\
+         [index]\nid = \"idx\"\n",
+    );
+    for (dim, ind) in [("dx", "x"), ("dy", "y")] {
+        toml.push_str(&format!(
+            "[[dimension]]\nid = \"{dim}\"\n[[component]]\nid = \"c{ind}\"\ndimension = \"{dim}\"\n\
+             [[indicator]]\nid = \"{ind}\"\ncomponent = \"c{ind}\"\ndirection = \"higher_is_better\"\nutopia = 100\ndystopia = 0\n"
+        ));
+    }
+    dir.write("three.toml", &toml);
+    let o = bienvivre(dir.path(), &["uncertainty", "three.toml", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = read_csv(&dir.join("out/uncertainty/sensitivity.csv"));
+    assert_eq!(strings(&s, "factor"), ["aggregation"]);
+    assert!((floats(&s, "mean_abs_rank_shift")[0].unwrap() - 4.0 / 3.0).abs() < 1e-12);
+    assert_eq!(floats(&s, "max_abs_rank_shift")[0], Some(2.0));
+    let u = read_csv(&dir.join("out/uncertainty/uncertainty.csv"));
+    assert_eq!(strings(&u, "territory_id"), ["A", "B", "C"]);
+    assert_eq!(
+        floats(&u, "nominal_rank"),
+        [Some(1.0), Some(2.0), Some(3.0)]
+    );
+    assert_eq!(
+        floats(&u, "nominal_score"),
+        [Some(50.0), Some(45.0), Some(40.0)]
+    );
+    // Each territory has two possible ranks; with 200 runs both occur, so the 5–95%
+    // interval spans them: A 1–3, B 1–2, C 2–3.
+    assert_eq!(floats(&u, "rank_p05"), [Some(1.0), Some(1.0), Some(2.0)]);
+    assert_eq!(floats(&u, "rank_p95"), [Some(3.0), Some(2.0), Some(3.0)]);
 }
 
 /// Wide scores by territory: column → values.
@@ -209,16 +257,56 @@ fn anchoring_makes_the_population_weighted_mean_the_national_score() {
                 .unwrap();
             floats(&f, "national")[0].unwrap()
         };
-        if mode == "scores" {
-            assert_eq!(
-                (national_of("X", "c1"), national_of("Y", "c2")),
-                (50.0, 30.0)
-            );
+        // National scores worked by hand. Given: the table. From data, with the small
+        // framework: a and b on fixed goalposts, c on observed goalposts over the national
+        // rows (5 and 8), d on the log scale between 10 and 1000.
+        let pct = |x: f64, lo: f64, hi: f64| 100.0 * (x - lo) / (hi - lo);
+        let logd = |x: f64| pct(x.ln(), 10f64.ln(), 1000f64.ln());
+        let expected = if mode == "scores" {
+            [("X", 50.0, 60.0), ("Y", 40.0, 30.0)]
+        } else {
+            [
+                (
+                    "X",
+                    (pct(2.5, 0.0, 5.0) + pct(25.0, 50.0, 0.0)) / 2.0,
+                    (0.0 + logd(150.0)) / 2.0,
+                ),
+                (
+                    "Y",
+                    (pct(3.5, 0.0, 5.0) + pct(35.0, 50.0, 0.0)) / 2.0,
+                    (100.0 + logd(350.0)) / 2.0,
+                ),
+            ]
+        };
+        // Regional scores of the small project, by hand: c1 is 50 everywhere; c2 from c
+        // on observed goalposts 5..8 and d on the log scale.
+        let c2 = [
+            (0.0 + logd(100.0)) / 2.0,
+            (100.0 / 3.0 + logd(200.0)) / 2.0,
+            (200.0 / 3.0 + logd(300.0)) / 2.0,
+            (100.0 + logd(400.0)) / 2.0,
+        ];
+        let regional_mean = |node: &str, rows: [usize; 2], pop: [f64; 4]| -> f64 {
+            let v = |r: usize| if node == "c1" { 50.0 } else { c2[r] };
+            rows.iter().map(|&r| pop[r] * v(r)).sum::<f64>()
+                / rows.iter().map(|&r| pop[r]).sum::<f64>()
+        };
+        for (g, n1, n2) in expected {
+            assert!((national_of(g, "c1") - n1).abs() < 1e-9, "{mode} {g} c1");
+            assert!((national_of(g, "c2") - n2).abs() < 1e-9, "{mode} {g} c2");
         }
         let pop = [1.0, 3.0, 2.0, 2.0];
         for node in ["c1", "c2"] {
             let (p, a) = (floats(&plain, node), floats(&anch, node));
             for (group, rows) in [("X", [0, 1]), ("Y", [2, 3])] {
+                // The shift, by hand: national score minus the regional weighted mean.
+                let (_, n1, n2) = expected.iter().find(|e| e.0 == group).copied().unwrap();
+                let national = if node == "c1" { n1 } else { n2 };
+                let shift = national - regional_mean(node, rows, pop);
+                for &r in &rows {
+                    let want = if node == "c1" { 50.0 } else { c2[r] } + shift;
+                    assert!((a[r].unwrap() - want).abs() < 1e-9, "{mode} {node} row {r}");
+                }
                 // One shift per group…
                 let s0 = a[rows[0]].unwrap() - p[rows[0]].unwrap();
                 let s1 = a[rows[1]].unwrap() - p[rows[1]].unwrap();

@@ -332,7 +332,8 @@ fn chromium_check_catches_a_missing_image() {
 fn two_renders_are_byte_identical_and_plot_draws_what_run_drew() {
     let (out, _) = euspi_run();
     let dir = TempDir::new("twice");
-    let o = bienvivre(
+    // The first run used the default threads; this one runs on one thread.
+    let o = bienvivre_threads(
         &root(),
         &[
             "run",
@@ -341,6 +342,7 @@ fn two_renders_are_byte_identical_and_plot_draws_what_run_drew() {
             "-o",
             dir.join("a").to_str().unwrap(),
         ],
+        true,
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let first = files(&out.join("charts"));

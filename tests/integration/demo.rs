@@ -192,10 +192,10 @@ fn demo_outputs_have_the_documented_layout() {
 }
 
 #[test]
-fn two_runs_write_identical_tables() {
+fn two_runs_write_identical_tables_on_one_thread_or_many() {
     let dir = TempDir::new("twice");
-    for o in ["a", "b"] {
-        let out = bienvivre(
+    for (o, one_thread) in [("a", false), ("b", true)] {
+        let out = bienvivre_threads(
             &root(),
             &[
                 "run",
@@ -204,6 +204,7 @@ fn two_runs_write_identical_tables() {
                 "-o",
                 dir.join(o).to_str().unwrap(),
             ],
+            one_thread,
         );
         assert!(out.status.success());
     }

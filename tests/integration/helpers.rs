@@ -58,6 +58,21 @@ pub fn bienvivre(cwd: &Path, args: &[&str]) -> Output {
         .expect("run bienvivre")
 }
 
+/// Runs the binary with `args` from `cwd`, on one thread for polars and rayon, or on the
+/// default number (`one_thread` false): determinism tests compare the two.
+pub fn bienvivre_threads(cwd: &Path, args: &[&str], one_thread: bool) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bienvivre"));
+    c.args(args).current_dir(cwd);
+    if one_thread {
+        c.env("POLARS_MAX_THREADS", "1")
+            .env("RAYON_NUM_THREADS", "1");
+    } else {
+        c.env_remove("POLARS_MAX_THREADS")
+            .env_remove("RAYON_NUM_THREADS");
+    }
+    c.output().expect("run bienvivre")
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -210,35 +210,101 @@ fn screening_drops_sparse_territories_unless_included() {
     assert_eq!(wide.height(), 4);
 }
 
+/// Three indicators whose correlation matrix is [[1, r, 0], [r, 1, r], [0, r, 1]] with
+/// r = 1/√2 (a and c orthogonal, b = a + c): its first eigenvector is (1, √2, 1)/2, with
+/// eigenvalue 1 + r√2 = 2, so PCA weighs b √2 times as much as a and c — not equally.
+const PCA_CSV: &str =
+    "code,name,a,b,c\nT1,One,1,2,1\nT2,Two,-1,0,1\nT3,Three,1,0,-1\nT4,Four,-1,-2,-1\n";
+
+const PCA_TOML: &str = r#"[pipeline]
+id = "pca"
+
+[territories]
+id = "code"
+name = "name"
+
+[[source]]
+path = "pca.csv"
+
+[weights]
+indicator = "pca"
+
+[index]
+id = "idx"
+
+[[dimension]]
+id = "dim"
+
+[[component]]
+id = "c1"
+dimension = "dim"
+aggregation = { method = "weighted" }
+
+[[indicator]]
+id = "a"
+component = "c1"
+direction = "higher_is_better"
+utopia = 10
+dystopia = -10
+
+[[indicator]]
+id = "b"
+component = "c1"
+direction = "higher_is_better"
+utopia = 10
+dystopia = -10
+
+[[indicator]]
+id = "c"
+component = "c1"
+direction = "higher_is_better"
+utopia = 10
+dystopia = -10
+"#;
+
 #[test]
 fn pca_weights_replace_the_weights_of_a_level() {
-    let toml = SMALL_TOML
-        .replace("[index]", "[weights]\nindicator = \"pca\"\n\n[index]")
-        .replace(
-            "id = \"c1\"\ndimension = \"dim\"",
-            "id = \"c1\"\ndimension = \"dim\"\naggregation = { method = \"weighted\" }",
-        )
-        .replace(
-            "id = \"c2\"\ndimension = \"dim\"",
-            "id = \"c2\"\ndimension = \"dim\"\naggregation = { method = \"weighted\" }",
-        );
-    let dir = small_project(&toml, SMALL_CSV);
-    let o = bienvivre(dir.path(), &["run", "small.toml", "-q", "-o", "out"]);
+    let dir = TempDir::new("pca");
+    dir.write("pca.toml", PCA_TOML);
+    dir.write("pca.csv", PCA_CSV);
+    let o = bienvivre(dir.path(), &["run", "pca.toml", "-q", "-o", "out"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).unwrap())
             .unwrap();
-    let pca = manifest["index"]["pca_weights"].as_array().unwrap();
-    assert_eq!(pca.len(), 2, "one set per component");
-    for p in pca {
-        let w: f64 = p["weights"]
-            .as_array()
+    let pca = &manifest["index"]["pca_weights"][0];
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
             .unwrap()
             .iter()
-            .map(|v| v.as_f64().unwrap())
-            .sum();
-        assert!((w - 1.0).abs() < 1e-12, "{p}");
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    // Worked by hand: loadings (1, √2, 1)/2, weights (1, √2, 1)/(2 + √2).
+    let s2 = 2f64.sqrt();
+    let expected = [1.0 / (2.0 + s2), s2 / (2.0 + s2), 1.0 / (2.0 + s2)];
+    for (got, want) in floats(&pca["weights"]).iter().zip(expected) {
+        assert!((got - want).abs() < 1e-12, "{pca}");
     }
+    for (got, want) in floats(&pca["loadings"]).iter().zip([0.5, s2 / 2.0, 0.5]) {
+        assert!((got - want).abs() < 1e-12, "{pca}");
+    }
+    // Variance share of the first component: λ1 / 3 = 2/3.
+    assert!((pca["variance_share"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    // Rescaled values are 5x + 50; the component is their PCA-weighted mean.
+    let wide = read_csv(&dir.join("out/scores_wide.csv"));
+    let by_hand = [
+        (55.0 + 60.0 * s2 + 55.0) / (2.0 + s2),
+        (45.0 + 50.0 * s2 + 55.0) / (2.0 + s2),
+        (55.0 + 50.0 * s2 + 45.0) / (2.0 + s2),
+        (45.0 + 40.0 * s2 + 45.0) / (2.0 + s2),
+    ];
+    for (got, want) in floats_of(&wide, "c1").iter().zip(by_hand) {
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+    // And not the equal-weight mean (56.67 for T1).
+    assert!((floats_of(&wide, "c1")[0] - 170.0 / 3.0).abs() > 0.3);
+
     // With an unweighted arithmetic mean, PCA weights would be ignored: an error.
     let toml = SMALL_TOML.replace("[index]", "[weights]\nindicator = \"pca\"\n\n[index]");
     let dir = small_project(&toml, SMALL_CSV);
@@ -251,4 +317,11 @@ fn pca_weights_replace_the_weights_of_a_level() {
         "{}",
         stderr(&o)
     );
+}
+
+fn floats_of(df: &polars::prelude::DataFrame, name: &str) -> Vec<f64> {
+    floats(df, name)
+        .into_iter()
+        .map(|v| v.expect("a value"))
+        .collect()
 }

@@ -266,8 +266,8 @@ fn afrobarometer_pipelines_score_every_region() {
 fn bootstrap_intervals_are_deterministic() {
     shared("afrobarometer_r1/ghana.csv");
     let dir = TempDir::new("afro-twice");
-    for o in ["a", "b"] {
-        let out = bienvivre(
+    for (o, one_thread) in [("a", false), ("b", true)] {
+        let out = bienvivre_threads(
             &root(),
             &[
                 "run",
@@ -276,6 +276,7 @@ fn bootstrap_intervals_are_deterministic() {
                 "-o",
                 dir.join(o).to_str().unwrap(),
             ],
+            one_thread,
         );
         assert!(out.status.success());
     }
