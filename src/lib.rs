@@ -1,10 +1,22 @@
-//! bienvivre: territorial composite indices (Social-Progress style) computed with polars.
+//! bienvivre: territorial composite indices (Social-Progress style) and relational
+//! capability indicators, computed with polars.
 //!
-//! The data flows through one module per stage: [`config`] (the TOML as written) →
-//! [`plan`] (checked, resolved node table) → [`ingest`] (sources → one frame) →
-//! [`transform`] and [`normalise`] (raw → 0–100) → [`aggregate`] (parents and ranks) →
-//! [`write`] (outputs, atomically). [`run`] strings the stages together; [`synth`] makes
-//! the seeded synthetic demo and benchmark data.
+//! The data flows through one module per stage, and a module only imports the stages
+//! before it:
+//! [`config`] (the TOML as written) → [`plan`] (checked, resolved node table) →
+//! [`load`] (every input read once: sources, tables, surveys, maps; the one cell parser) →
+//! [`transform`] (denomination, caps, logs, outlier treatment) and [`impute`] →
+//! [`normalise`] (raw → 0–100) → [`weight`] (explicit, equal, PCA) → [`aggregate`]
+//! (parents, ranks, the checks that no score is undefined) → [`anchor`] (regional scores
+//! onto national ones) → [`compute`] (all of it, pure: no file, no terminal) →
+//! [`analyse`] (coherence, scorecards, uncertainty) and [`relational`] (survey
+//! microdata) → [`manifest`] → [`render`] (the chart pack) → [`write`](mod@write) (outputs,
+//! atomically, only where ours) → [`run`] (the commands).
+//!
+//! Beside the flow: [`diagnostic`] (problems and where they are), [`files`] (reading
+//! regular files only, digests), [`stats`] (quantiles, hashes, the seeded generator),
+//! [`progress`] (the terminal's progress display and stage timings) and [`synth`] (the
+//! seeded synthetic demo and benchmark data).
 
 pub mod aggregate;
 pub mod analyse;

@@ -193,14 +193,21 @@ pub fn centroid(polygons: &[PolygonRings]) -> Option<[f64; 2]> {
     for p in polygons {
         let Some(ring) = p.first() else { continue };
         let n = ring.len();
+        let (mut ra, mut rx, mut ry) = (0.0, 0.0, 0.0);
         for i in 0..n {
             let [x0, y0] = ring[i];
             let [x1, y1] = ring[(i + 1) % n];
             let cross = x0 * y1 - x1 * y0;
-            a += cross;
-            cx += (x0 + x1) * cross;
-            cy += (y0 + y1) * cross;
+            ra += cross;
+            rx += (x0 + x1) * cross;
+            ry += (y0 + y1) * cross;
         }
+        // Each part counts by its area whatever its winding: GeoJSON files wind outer
+        // rings both ways, and parts of opposite winding would otherwise cancel.
+        let sign = if ra < 0.0 { -1.0 } else { 1.0 };
+        a += sign * ra;
+        cx += sign * rx;
+        cy += sign * ry;
     }
     if a.abs() < 1e-18 {
         let b = bbox(polygons)?;
@@ -330,6 +337,18 @@ mod tests {
         // 1° of latitude near the centre ≈ 1° in radians.
         let n = p.project([10.0, 53.0]);
         assert!((n[1] - 1f64.to_radians()).abs() < 1e-4);
+    }
+
+    #[test]
+    fn parts_of_opposite_winding_add_up() {
+        // Two unit squares, one wound each way: the centroid lies between them.
+        let ccw = vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]];
+        let cw = vec![vec![[2.0, 0.0], [2.0, 1.0], [3.0, 1.0], [3.0, 0.0]]];
+        let c = centroid(&[ccw, cw]).unwrap();
+        assert!(
+            (c[0] - 1.5).abs() < 1e-12 && (c[1] - 0.5).abs() < 1e-12,
+            "{c:?}"
+        );
     }
 
     #[test]

@@ -143,6 +143,18 @@ pub fn treat(
             rows.push(row);
             continue;
         }
+        // A constant indicator has no outliers, and neither skewness nor kurtosis: left as
+        // it is (its log fallback would be ln(0) = −∞ for every value).
+        let (lo, hi) = original
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        if lo == hi {
+            row.note = Some(format!("constant ({lo}): nothing to treat"));
+            rows.push(row);
+            continue;
+        }
         row.skewness_before = Some(skewness(&original));
         row.kurtosis_before = Some(kurtosis(&original));
         row.passed_before = passes(&original, t);
@@ -180,6 +192,29 @@ mod tests {
         max_winsorised: 5,
         log_fallback: true,
     };
+
+    #[test]
+    fn a_constant_indicator_is_left_alone() {
+        let plan = crate::plan::test_plan(
+            "[pipeline]\nid = \"t\"\n[territories]\nid = \"code\"\n[[source]]\npath = \"x.csv\"\n\
+             [treatment]\n[index]\nid = \"i\"\n[[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\n\
+             dimension = \"d\"\n[[indicator]]\nid = \"x\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\n\
+             goalposts = \"observed\"\n",
+        );
+        let frame = DataFrame::new(
+            5,
+            vec![Column::new(Plan::raw_column("x").into(), [7.0f64; 5])],
+        )
+        .unwrap();
+        let (out, rows) =
+            treat(&plan, plan.prep.treatment.as_ref().unwrap(), frame.clone()).unwrap();
+        assert_eq!(out, frame);
+        assert_eq!(
+            rows[0].note.as_deref(),
+            Some("constant (7): nothing to treat")
+        );
+        assert!(!rows[0].log_transformed);
+    }
 
     #[test]
     fn skewness_and_kurtosis_match_excel() {
