@@ -84,7 +84,7 @@ fn parent_exprs(plan: &Plan, node: &Node) -> [Expr; 2] {
     let n = sum(children.iter().map(|(e, _)| present(e)));
     let weight_present = sum(children.iter().map(|(e, w)| present(e) * lit(*w)));
     // Zero-weight children would turn 0·ln(0) or 0·∞ into NaN: they take no part in the mean.
-    let weighted = children.iter().filter(|(_, w)| *w > 0.0);
+    let weighted = children.iter().filter(|(_, w)| *w != 0.0);
     let score = match rule.mean {
         Mean::Arithmetic => {
             sum(weighted.map(|(e, w)| (e.clone() * lit(*w)).fill_null(lit(0.0))))

@@ -153,10 +153,17 @@ fn compute_frame(
         )
     }));
     for w in &weights {
-        for (child, loading) in w.children.iter().zip(&w.loadings) {
+        for ((child, loading), weight) in w.children.iter().zip(&w.loadings).zip(&w.weights) {
             if *loading < 0.0 {
+                let what = if plan.keep_negative_loadings {
+                    format!(
+                        "it keeps a negative weight ({weight:.3}), as [weights] negative_loadings = \"keep\" asks"
+                    )
+                } else {
+                    "it weighs 0".to_owned()
+                };
                 warnings.push(format!(
-                    "PCA weights of \"{}\": \"{child}\" loads negatively ({loading:.3}) on the first component, against its siblings; it weighs 0",
+                    "PCA weights of \"{}\": \"{child}\" loads negatively ({loading:.3}) on the first component, against its siblings; {what}",
                     w.parent
                 ));
             }

@@ -350,6 +350,29 @@ pub struct WeightsConfig {
     pub indicator: Option<Spanned<WeightMethod>>,
     pub component: Option<Spanned<WeightMethod>>,
     pub dimension: Option<Spanned<WeightMethod>>,
+    /// PCA loadings of the opposite sign to their siblings': weigh 0 (default), or
+    /// `keep` them as negative weights, as COINr does (weighted arithmetic means only).
+    pub negative_loadings: Option<Spanned<NegativeLoadings>>,
+}
+
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum NegativeLoadings {
+    #[default]
+    Zero,
+    Keep,
 }
 
 #[derive(

@@ -102,7 +102,7 @@ fn needs_stats(n: &Normalisation) -> bool {
         n,
         Normalisation::Goalposts(Goalposts::Fixed { .. })
             | Normalisation::Rank
-            | Normalisation::Percentile
+            | Normalisation::Percentile { .. }
     )
 }
 
@@ -212,7 +212,10 @@ pub fn resolve(lf: &LazyFrame, plan: &Plan) -> Result<Vec<ResolvedNormalisation>
             Normalisation::DistanceToTarget { target, cap } => {
                 (r.target, r.cap) = (Some(target), Some(cap));
             }
-            Normalisation::Rank | Normalisation::Percentile | Normalisation::DistanceToMax => {}
+            Normalisation::Percentile { lo, hi } => {
+                r.range = ((lo, hi) != (0.0, 100.0)).then_some([lo, hi]);
+            }
+            Normalisation::Rank | Normalisation::DistanceToMax => {}
         }
         if let Some(df) = stats.as_ref().filter(|_| needs_stats(&n)) {
             for (row, year) in years.iter().enumerate() {
@@ -374,9 +377,15 @@ pub fn rescale(plan: &Plan, resolved: &[ResolvedNormalisation]) -> Vec<Expr> {
                     (v.clone() - m) / s * lit(sd) + lit(mean)
                 }
                 Normalisation::Rank => rank(),
-                Normalisation::Percentile => {
+                Normalisation::Percentile { lo, hi } => {
                     let n = window(v.clone().count()).cast(DataType::Float64);
-                    (rank() - lit(1.0)) / (n - lit(1.0)) * lit(100.0)
+                    let share = (rank() - lit(1.0)) / (n - lit(1.0));
+                    // The default range is written as before, to the bit.
+                    if (lo, hi) == (0.0, 100.0) {
+                        share * lit(100.0)
+                    } else {
+                        share * lit(hi - lo) + lit(lo)
+                    }
                 }
                 Normalisation::DistanceToTarget { target, cap } => {
                     let t = lit(target * sign(spec));

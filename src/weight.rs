@@ -26,8 +26,15 @@ pub struct Pca {
 /// Why PCA weights cannot be computed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PcaError {
-    TooFewCases { n: usize, k: usize },
-    Constant { variable: usize },
+    TooFewCases {
+        n: usize,
+        k: usize,
+    },
+    Constant {
+        variable: usize,
+    },
+    /// With negative loadings kept: they sum to about 0.
+    LoadingsCancel,
 }
 
 /// Pearson correlation matrix of the complete cases of `columns`, and their number.
@@ -73,13 +80,21 @@ pub fn correlations(columns: &[Vec<Option<f64>>]) -> Result<(Vec<Vec<f64>>, usiz
 }
 
 /// The first principal component of `columns` (one vector per variable, same rows).
-pub fn pca(columns: &[Vec<Option<f64>>]) -> Result<Pca, PcaError> {
+pub fn pca(columns: &[Vec<Option<f64>>], keep_negative: bool) -> Result<Pca, PcaError> {
     let (r, n) = correlations(columns)?;
-    Ok(first_component(&r, n))
+    let pca = first_component(&r, n, keep_negative);
+    if pca.weights.iter().any(|w| !w.is_finite()) {
+        return Err(PcaError::LoadingsCancel);
+    }
+    Ok(pca)
 }
 
 /// The first principal component of a correlation matrix.
-pub fn first_component(r: &[Vec<f64>], n: usize) -> Pca {
+///
+/// Weights are the loadings normalised to sum 1: negative loadings weigh 0 and the others
+/// share the whole, or, with `keep_negative` (COINr's convention), the loadings are
+/// divided by their signed sum and negative ones stay negative.
+pub fn first_component(r: &[Vec<f64>], n: usize, keep_negative: bool) -> Pca {
     let k = r.len();
     let (values, vectors) = jacobi(r);
     let top = (0..k)
@@ -89,11 +104,20 @@ pub fn first_component(r: &[Vec<f64>], n: usize) -> Pca {
     if v.iter().sum::<f64>() < 0.0 {
         v.iter_mut().for_each(|x| *x = -*x);
     }
-    let positive: f64 = v.iter().filter(|x| **x > 0.0).sum();
-    let weights = v
-        .iter()
-        .map(|&x| if x > 0.0 { x / positive } else { 0.0 })
-        .collect();
+    let weights = if keep_negative {
+        let total: f64 = v.iter().sum();
+        // Loadings that nearly cancel would make huge weights of both signs.
+        if total.abs() < 1e-9 {
+            vec![f64::NAN; k]
+        } else {
+            v.iter().map(|&x| x / total).collect()
+        }
+    } else {
+        let positive: f64 = v.iter().filter(|x| **x > 0.0).sum();
+        v.iter()
+            .map(|&x| if x > 0.0 { x / positive } else { 0.0 })
+            .collect()
+    };
     Pca {
         variance_share: values[top] / k as f64,
         loadings: v,
@@ -181,7 +205,7 @@ pub fn pca_level(
             .map(|&c| Ok(frame.column(&plan.nodes[c].id)?.f64()?.iter().collect()))
             .collect::<PolarsResult<_>>()?;
         let parent = plan.nodes[p].id.clone();
-        match pca(&columns) {
+        match pca(&columns, plan.keep_negative_loadings) {
             Ok(pca) => {
                 for (&c, &w) in children.iter().zip(&pca.weights) {
                     plan.nodes[c].weight = w;
@@ -200,6 +224,9 @@ pub fn pca_level(
                 match e {
                     PcaError::TooFewCases { n, k } => format!(
                         "PCA weights of \"{parent}\": {n} territories have all its {k} children, too few for a principal component"
+                    ),
+                    PcaError::LoadingsCancel => format!(
+                        "PCA weights of \"{parent}\": the loadings sum to about 0, so weights keeping their signs are undefined"
                     ),
                     PcaError::Constant { variable } => format!(
                         "PCA weights of \"{parent}\": \"{}\" does not vary over the complete cases",
@@ -231,7 +258,7 @@ mod tests {
         // R = [[1, r, r], [r, 1, r], [r, r, 1]]: λ₁ = 1 + 2r along (1, 1, 1)/√3.
         let r = 0.6;
         let m = vec![vec![1.0, r, r], vec![r, 1.0, r], vec![r, r, 1.0]];
-        let p = first_component(&m, 10);
+        let p = first_component(&m, 10, false);
         close(&p.weights, &[1.0 / 3.0; 3]);
         close(&p.loadings, &[1.0 / 3f64.sqrt(); 3]);
         assert!((p.variance_share - (1.0 + 2.0 * r) / 3.0).abs() < 1e-12);
@@ -245,7 +272,7 @@ mod tests {
             vec![0.5, 1.0, 0.0],
             vec![0.0, 0.0, 1.0],
         ];
-        let p = first_component(&m, 10);
+        let p = first_component(&m, 10, false);
         close(&p.weights, &[0.5, 0.5, 0.0]);
         assert!((p.variance_share - 0.5).abs() < 1e-12);
     }
@@ -260,7 +287,7 @@ mod tests {
             x2.iter().map(|v| Some(*v)).collect(),
             x1.iter().zip(&x2).map(|(a, b)| Some(-(a + b))).collect(),
         ];
-        let p = pca(&cols).unwrap();
+        let p = pca(&cols, false).unwrap();
         assert!(
             p.loadings[0] > 0.0 && p.loadings[1] > 0.0 && p.loadings[2] < 0.0,
             "{:?}",
@@ -271,13 +298,29 @@ mod tests {
     }
 
     #[test]
+    fn negative_loadings_weigh_zero_or_keep_their_sign() {
+        // R = [[1, r, −r], [r, 1, −r], [−r, −r, 1]]: λ₁ = 1 + 2r along (1, 1, −1)/√3.
+        let r = 0.5;
+        let m = vec![vec![1.0, r, -r], vec![r, 1.0, -r], vec![-r, -r, 1.0]];
+        let zero = first_component(&m, 10, false);
+        close(
+            &zero.loadings,
+            &[1.0 / 3f64.sqrt(), 1.0 / 3f64.sqrt(), -1.0 / 3f64.sqrt()],
+        );
+        close(&zero.weights, &[0.5, 0.5, 0.0]);
+        // COINr's convention: loadings over their signed sum, 1/√3.
+        let keep = first_component(&m, 10, true);
+        close(&keep.weights, &[1.0, 1.0, -1.0]);
+    }
+
+    #[test]
     fn too_few_complete_cases() {
         let cols = vec![
             vec![Some(1.0), None, Some(3.0)],
             vec![Some(1.0), Some(2.0), Some(2.0)],
         ];
         assert_eq!(
-            pca(&cols).unwrap_err(),
+            pca(&cols, false).unwrap_err(),
             PcaError::TooFewCases { n: 2, k: 2 }
         );
     }

@@ -174,7 +174,7 @@ pub fn coherence(plan: &Plan, frame: &DataFrame) -> PolarsResult<(DataFrame, Coh
         let child_level = children[0].level.as_str();
         // The parent: alpha and the first principal component of its children.
         let a = cronbach_alpha(&cols);
-        let share = weight::pca(&cols).ok().map(|p| p.variance_share);
+        let share = weight::pca(&cols, false).ok().map(|p| p.variance_share);
         let complete = (0..rows.height())
             .filter(|&r| cols.iter().all(|c| c[r].is_some()))
             .count();

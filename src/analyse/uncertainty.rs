@@ -66,7 +66,7 @@ pub fn variant(plan: &Plan, u: &UncertaintyPlan, c: &Choices) -> Plan {
                     NormMethod::Minmax => Normalisation::MinMax { lo: 0.0, hi: 100.0 },
                     NormMethod::Zscore => Normalisation::ZScore { mean: 0.0, sd: 1.0 },
                     NormMethod::Rank => Normalisation::Rank,
-                    NormMethod::Percentile => Normalisation::Percentile,
+                    NormMethod::Percentile => Normalisation::Percentile { lo: 0.0, hi: 100.0 },
                     NormMethod::DistanceToMax => Normalisation::DistanceToMax,
                     NormMethod::DistanceToTarget => unreachable!("rejected by the plan"),
                 };

@@ -96,7 +96,11 @@ pub enum Normalisation {
         sd: f64,
     },
     Rank,
-    Percentile,
+    /// `lo + (hi − lo)·(rank − 1)/(n − 1)`.
+    Percentile {
+        lo: f64,
+        hi: f64,
+    },
     /// Target in the indicator's units.
     DistanceToTarget {
         target: f64,
@@ -112,7 +116,7 @@ impl Normalisation {
             Normalisation::MinMax { .. } => "minmax",
             Normalisation::ZScore { .. } => "zscore",
             Normalisation::Rank => "rank",
-            Normalisation::Percentile => "percentile",
+            Normalisation::Percentile { .. } => "percentile",
             Normalisation::DistanceToTarget { .. } => "distance_to_target",
             Normalisation::DistanceToMax => "distance_to_max",
         }
@@ -221,6 +225,8 @@ pub struct Plan {
     pub prep: Preparation,
     /// How the children of each level are weighted: indicators, components, dimensions.
     pub weighting: [WeightMethod; 3],
+    /// PCA weights keep negative loadings as negative weights (COINr) instead of 0.
+    pub keep_negative_loadings: bool,
     pub analysis: AnalysisPlan,
     pub uncertainty: Option<UncertaintyPlan>,
     pub anchoring: Option<AnchoringPlan>,
@@ -705,6 +711,7 @@ impl Resolver<'_> {
         let nodes = self.nodes(c, index);
         let prep = self.preparation(c, &keys, &nodes);
         let weighting = self.weighting(c, &nodes);
+        let keep_negative_loadings = self.negative_loadings(c, &nodes, &weighting);
         let analysis = self.analysis(c);
         let uncertainty = self.uncertainty(c, &keys);
         let anchoring = self.anchoring(c, &keys);
@@ -731,6 +738,7 @@ impl Resolver<'_> {
             scope,
             prep,
             weighting,
+            keep_negative_loadings,
             analysis,
             uncertainty,
             anchoring,
@@ -939,6 +947,53 @@ impl Resolver<'_> {
             }
         }
         out
+    }
+
+    /// `[weights] negative_loadings = "keep"`: PCA weights may then be negative, which only
+    /// a weighted arithmetic mean can take (a geometric, harmonic or power mean with a
+    /// negative weight has no meaning), so every parent of a PCA-weighted level must use it.
+    fn negative_loadings(
+        &mut self,
+        c: &PipelineConfig,
+        nodes: &[Node],
+        weighting: &[WeightMethod; 3],
+    ) -> bool {
+        let Some(setting) = &c.weights.negative_loadings else {
+            return false;
+        };
+        if *setting.get_ref() == crate::config::NegativeLoadings::Zero {
+            return false;
+        }
+        let levels = [Level::Indicator, Level::Component, Level::Dimension];
+        if !weighting.contains(&WeightMethod::Pca) {
+            self.problem(
+                self.at(setting),
+                "[weights] negative_loadings applies to PCA weights, and no level uses them",
+            );
+            return false;
+        }
+        for (k, level) in levels.into_iter().enumerate() {
+            if weighting[k] != WeightMethod::Pca {
+                continue;
+            }
+            let other = nodes.iter().find(|p| {
+                p.children.iter().any(|&i| nodes[i].level == level)
+                    && p.rule.as_ref().is_some_and(|r| r.mean != Mean::Arithmetic)
+            });
+            if let Some(parent) = other {
+                self.problem(
+                    self.at(setting),
+                    format!(
+                        "[weights] negative_loadings = \"keep\": {} \"{}\" uses a {}, which a negative weight makes meaningless",
+                        parent.level.as_str(),
+                        parent.id,
+                        parent.rule.as_ref().expect("a parent").mean.describe()
+                    ),
+                )
+                .help = Some("use method = \"weighted\" for these parents, or leave negative_loadings = \"zero\"".into());
+            }
+        }
+        true
     }
 
     fn preparation(
@@ -1592,11 +1647,11 @@ impl Resolver<'_> {
             );
         }
         if let Some(r) = &m.range {
-            if method != NormMethod::Minmax {
+            if !matches!(method, NormMethod::Minmax | NormMethod::Percentile) {
                 self.problem(
                     self.at(r),
                     format!(
-                        "{whose}: `range` applies to method \"minmax\", not \"{}\"",
+                        "{whose}: `range` applies to methods \"minmax\" and \"percentile\", not \"{}\"",
                         name(method)
                     ),
                 );
@@ -1751,7 +1806,14 @@ impl Resolver<'_> {
                     sd: method_cfg.sd.as_ref().map_or(1.0, |s| *s.get_ref()),
                 },
                 NormMethod::Rank => Normalisation::Rank,
-                NormMethod::Percentile => Normalisation::Percentile,
+                NormMethod::Percentile => {
+                    // COINr's percentile ranks are on [0, 1]: range = [0, 1].
+                    let [lo, hi] = method_cfg
+                        .range
+                        .as_ref()
+                        .map_or([0.0, 100.0], |r| *r.get_ref());
+                    Normalisation::Percentile { lo, hi }
+                }
                 NormMethod::DistanceToTarget => Normalisation::DistanceToTarget {
                     target,
                     cap: method_cfg.cap.unwrap_or(true),

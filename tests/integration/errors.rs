@@ -395,7 +395,7 @@ fn normalisation_settings_that_do_not_fit_the_method() {
     assert_has(
         &err,
         &[
-            "[normalisation]: `range` applies to method \"minmax\", not \"zscore\"",
+            "[normalisation]: `range` applies to methods \"minmax\" and \"percentile\", not \"zscore\"",
             // The small project's goalposts do not fit a z-scored pipeline either.
             "indicator \"a\": utopia, dystopia and goalposts apply to method \"goalposts\", not \"zscore\"",
         ],

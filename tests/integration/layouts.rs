@@ -325,3 +325,73 @@ fn floats_of(df: &polars::prelude::DataFrame, name: &str) -> Vec<f64> {
         .map(|v| v.expect("a value"))
         .collect()
 }
+
+#[test]
+fn percentile_ranks_on_a_chosen_range_as_coinr() {
+    // COINr's percentile ranks are on [0, 1]: (rank − 1)/(n − 1).
+    let toml = SMALL_TOML.replace(
+        "id = \"c\"\ncomponent = \"c2\"\ndirection = \"higher_is_better\"\ngoalposts = \"observed\"",
+        "id = \"c\"\ncomponent = \"c2\"\ndirection = \"higher_is_better\"\nnormalisation = { method = \"percentile\", range = [0, 1] }",
+    );
+    let dir = small_project(&toml, SMALL_CSV);
+    let o = bienvivre(dir.path(), &["run", "small.toml", "-q", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scores = read_csv(&dir.join("out/scores.csv"));
+    let c: Vec<Option<f64>> = strings(&scores, "node_id")
+        .iter()
+        .zip(floats(&scores, "value"))
+        .filter(|(n, _)| n.as_str() == "c")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(c, [Some(0.0), Some(1.0 / 3.0), Some(2.0 / 3.0), Some(1.0)]);
+}
+
+#[test]
+fn negative_pca_loadings_kept_as_coinr_only_in_weighted_arithmetic_means() {
+    // c against a and b: c = −(a + b), so it loads negatively.
+    let csv = "code,name,a,b,c\nT1,One,1,2,-3\nT2,Two,2,1,-3\nT3,Three,3,4,-7\nT4,Four,4,3,-7\nT5,Five,5,6,-11\n";
+    let toml = PCA_TOML.replace(
+        "[weights]\nindicator = \"pca\"",
+        "[weights]\nindicator = \"pca\"\nnegative_loadings = \"keep\"",
+    );
+    let dir = TempDir::new("pca-keep");
+    dir.write("pca.csv", csv);
+    dir.write("pca.toml", &toml);
+    let o = bienvivre(
+        dir.path(),
+        &["run", "pca.toml", "-o", "out", "--no-progress"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"c\" loads negatively")
+            && stderr(&o).contains("keeps a negative weight"),
+        "{}",
+        stderr(&o)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/manifest.json")).unwrap())
+            .unwrap();
+    let w: Vec<f64> = manifest["index"]["pca_weights"][0]["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert!(
+        w[2] < 0.0 && (w.iter().sum::<f64>() - 1.0).abs() < 1e-12,
+        "{w:?}"
+    );
+    // A geometric mean cannot take a negative weight: refused before computing.
+    let geometric = toml.replace(
+        "aggregation = { method = \"weighted\" }",
+        "aggregation = { method = \"geometric\" }",
+    );
+    dir.write("pca.toml", &geometric);
+    let o = bienvivre(dir.path(), &["run", "pca.toml", "-o", "out2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("negative_loadings = \"keep\": component \"c1\" uses a geometric mean"),
+        "{}",
+        stderr(&o)
+    );
+}
