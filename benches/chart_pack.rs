@@ -41,13 +41,20 @@ fn main() {
     let options = RunOptions {
         pipeline: pipeline.clone(),
         output_dir: Some(dir.join("out")),
+        ..Default::default()
     };
     let (summary, wall) = run_timed(pipeline, dir.join("out"));
     println!(
         "run with the pack: {wall:.2} s wall ({} territories × {} years, {} figures)",
         spec.territories,
         spec.years,
-        summary.manifest.charts.as_ref().map_or(0, |c| c.figures)
+        summary
+            .manifest
+            .as_ref()
+            .expect("a run")
+            .charts
+            .as_ref()
+            .map_or(0, |c| c.figures)
     );
     let t = Instant::now();
     let plot =

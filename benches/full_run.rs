@@ -51,9 +51,15 @@ fn main() {
     let (summary, wall) = run_timed(pipeline.clone(), dir.join("out"));
     println!(
         "run: {wall:.2} s wall, {} territory rows",
-        summary.manifest.index.as_ref().map_or(0, |i| i.counts.rows)
+        summary
+            .manifest
+            .as_ref()
+            .expect("a run")
+            .index
+            .as_ref()
+            .map_or(0, |i| i.counts.rows)
     );
-    for (stage, ms) in &summary.manifest.timings_ms {
+    for (stage, ms) in &summary.manifest.as_ref().expect("a run").run.timings_ms {
         println!("  {stage:>8}: {ms} ms");
     }
     println!(

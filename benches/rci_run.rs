@@ -53,9 +53,15 @@ fn main() {
     println!(
         "run: {wall:.2} s wall ({} bootstrap replicates), {} respondents scored",
         bootstrap,
-        summary.manifest.rci.as_ref().map_or(0, |r| r.scored)
+        summary
+            .manifest
+            .as_ref()
+            .expect("a run")
+            .rci
+            .as_ref()
+            .map_or(0, |r| r.scored)
     );
-    for (stage, ms) in &summary.manifest.timings_ms {
+    for (stage, ms) in &summary.manifest.as_ref().expect("a run").run.timings_ms {
         println!("  {stage:>10}: {ms} ms");
     }
     println!("peak RSS: {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));

@@ -49,7 +49,7 @@ fn main() {
     let before = peak_rss_mib();
     let (summary, wall) = run_timed(pipeline, dir.join("out"));
     println!("run: {wall:.2} s wall");
-    for (stage, ms) in &summary.manifest.timings_ms {
+    for (stage, ms) in &summary.manifest.as_ref().expect("a run").run.timings_ms {
         println!("  {stage:>8}: {ms} ms");
     }
     println!(

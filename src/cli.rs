@@ -37,9 +37,21 @@ pub enum Command {
     Run {
         /// Pipeline file (TOML).
         pipeline: PathBuf,
-        /// Where to write (default: outputs/<pipeline id>/).
+        /// A directory for a one-off run (default: a new run in the pipeline's history,
+        /// outputs/<pipeline id>/runs/<run id>/, then outputs/<pipeline id>/latest).
         #[arg(short, long)]
         output_dir: Option<PathBuf>,
+        /// Seconds to wait when another run holds the lock (default 0: fail at once).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Compute nothing when the pipeline and its inputs are those of the latest run.
+        #[arg(long)]
+        skip_unchanged: bool,
+    },
+    /// List the runs in a pipeline's history: id, time, changed inputs.
+    Runs {
+        /// Pipeline file (TOML).
+        pipeline: PathBuf,
     },
     /// Draw the chart pack of an earlier run from its outputs, without recomputing.
     Plot {
@@ -110,6 +122,10 @@ pub enum ExitStatus {
     Failure,
     /// A usage or pipeline-file error.
     Usage,
+    /// `diff --fail-on`: a threshold was exceeded.
+    Threshold,
+    /// Another run holds the lock (after `--wait`).
+    Locked,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -118,6 +134,8 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Usage => 2,
+            ExitStatus::Threshold => 3,
+            ExitStatus::Locked => 4,
         })
     }
 }
@@ -142,6 +160,7 @@ impl Failure {
     fn status(&self) -> ExitStatus {
         match self {
             Failure::Run(e) if e.exit_code() == 2 => ExitStatus::Usage,
+            Failure::Run(e) if e.exit_code() == 4 => ExitStatus::Locked,
             Failure::Usage(_) => ExitStatus::Usage,
             _ => ExitStatus::Failure,
         }
@@ -185,7 +204,18 @@ pub fn main(cli: Cli) -> ExitStatus {
         Command::Run {
             pipeline,
             output_dir,
-        } => run_cmd(&cli, pipeline, output_dir.clone()),
+            wait,
+            skip_unchanged,
+        } => run_cmd(
+            &cli,
+            RunOptions {
+                pipeline: pipeline.clone(),
+                output_dir: output_dir.clone(),
+                wait: std::time::Duration::from_secs(*wait),
+                skip_unchanged: *skip_unchanged,
+            },
+        ),
+        Command::Runs { pipeline } => runs_cmd(&cli, pipeline),
         Command::Plot {
             pipeline,
             output_dir,
@@ -210,14 +240,19 @@ pub fn main(cli: Cli) -> ExitStatus {
     }
 }
 
-fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), Failure> {
+fn run_cmd(cli: &Cli, options: RunOptions) -> Result<(), Failure> {
     let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
-    let options = RunOptions {
-        pipeline: pipeline.to_path_buf(),
-        output_dir,
-    };
     let summary = run::run(&options, &mut progress)?;
-    let m = &summary.manifest;
+    let Some(m) = &summary.manifest else {
+        if !cli.quiet {
+            println!(
+                "{}: unchanged since run {} (same pipeline and inputs): nothing computed",
+                options.pipeline.display(),
+                summary.unchanged_since.as_deref().unwrap_or("?")
+            );
+        }
+        return Ok(());
+    };
     if !cli.quiet {
         for w in &m.warnings {
             eprintln!("warning: {w}");
@@ -249,9 +284,38 @@ fn run_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<()
         );
     }
     if cli.verbose {
-        for (stage, ms) in &m.timings_ms {
+        for (stage, ms) in &m.run.timings_ms {
             eprintln!("  {stage:>10}: {ms} ms");
         }
+    }
+    Ok(())
+}
+
+fn runs_cmd(cli: &Cli, pipeline: &Path) -> Result<(), Failure> {
+    let runs = run::runs(pipeline)?;
+    if cli.quiet {
+        return Ok(());
+    }
+    if runs.is_empty() {
+        println!("no runs yet");
+        return Ok(());
+    }
+    println!(
+        "{:<28} {:<21} {:<8} changed since the run before",
+        "run", "started", ""
+    );
+    for r in &runs {
+        println!(
+            "{:<28} {:<21} {:<8} {}",
+            r.id,
+            r.started,
+            if r.latest { "latest" } else { "" },
+            if r.changed.is_empty() {
+                "-".to_owned()
+            } else {
+                r.changed.join(", ")
+            }
+        );
     }
     Ok(())
 }
@@ -261,6 +325,7 @@ fn plot_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(
     let options = RunOptions {
         pipeline: pipeline.to_path_buf(),
         output_dir,
+        ..RunOptions::default()
     };
     let s = run::plot(&options, &mut progress)?;
     let timings = progress.finish();
@@ -293,6 +358,7 @@ fn uncertainty_cmd(
     let options = RunOptions {
         pipeline: pipeline.to_path_buf(),
         output_dir,
+        ..RunOptions::default()
     };
     let done = run::uncertainty(&options, runs, &mut progress)?;
     drop(progress);

@@ -80,6 +80,17 @@ pub struct PipelineConfig {
     pub uncertainty: Option<Spanned<UncertaintyConfig>>,
     /// Shifting regional scores onto national ones (EU-SPI).
     pub anchoring: Option<Spanned<AnchoringConfig>>,
+    /// Where and how runs are kept.
+    pub output: Option<Spanned<OutputConfig>>,
+}
+
+/// The run history under `outputs/<pipeline id>/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Complete runs kept in `runs/` (default 30); the one `latest` points to is never
+    /// removed.
+    pub keep: Option<Spanned<usize>>,
 }
 
 /// Regional scores of a level are shifted, per group (country), so that their

@@ -20,6 +20,11 @@ pub struct Manifest {
     pub tool: Tool,
     pub pipeline: FileDigest,
     pub pipeline_id: String,
+    /// SHA-256 over the tool version, the pipeline file and every file it reads: equal
+    /// fingerprints mean a run would compute the same outputs (`run --skip-unchanged`).
+    pub fingerprint: String,
+    /// Every file the pipeline reads (sources, tables, surveys, maps), with its digest.
+    pub files: Vec<FileDigest>,
     pub inputs: Vec<InputDigest>,
     /// The composite index part, when the pipeline has one.
     pub index: Option<IndexManifest>,
@@ -31,8 +36,20 @@ pub struct Manifest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisManifest>,
     pub warnings: Vec<String>,
-    pub timings_ms: BTreeMap<String, u128>,
     pub outputs: Vec<String>,
+    /// What differs between two runs of the same inputs, together, so that tools
+    /// comparing manifests can leave it out.
+    pub run: RunInfo,
+}
+
+/// The volatile part of a manifest.
+#[derive(Debug, Default, Serialize)]
+pub struct RunInfo {
+    /// The run's folder name in the history: start time (UTC) and fingerprint prefix.
+    pub id: String,
+    pub started: String,
+    pub finished: String,
+    pub timings_ms: BTreeMap<String, u128>,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,7 +105,7 @@ pub struct Tool {
     pub version: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FileDigest {
     pub path: String,
     pub sha256: String,

@@ -45,10 +45,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// 2 for a pipeline file that cannot be used, 1 for data and run errors.
+    /// 2 for a pipeline file that cannot be used, 4 when another run holds the lock, 1 for
+    /// data and run errors.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Plan(_) => 2,
+            Error::Write(WriteError::Locked { .. }) => 4,
             _ => 1,
         }
     }
@@ -72,18 +74,48 @@ impl Error {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub pipeline: PathBuf,
-    /// Defaults to `outputs/<pipeline id>/`.
+    /// A directory of the user's choice for a one-off run; by default the run goes into
+    /// the pipeline's history, `outputs/<pipeline id>/runs/<run id>/`.
     pub output_dir: Option<PathBuf>,
+    /// How long to wait for another run holding the lock.
+    pub wait: std::time::Duration,
+    /// Do nothing when inputs and config fingerprint as the latest run's.
+    pub skip_unchanged: bool,
 }
 
 /// What a finished run reports.
 #[derive(Debug)]
 pub struct RunSummary {
+    /// The run's folder (in the history, or the `-o` directory).
     pub output_dir: PathBuf,
-    pub manifest: Manifest,
+    /// None when the run was skipped.
+    pub manifest: Option<Manifest>,
+    /// With `--skip-unchanged`: the id of the latest run, which has the same fingerprint.
+    pub unchanged_since: Option<String>,
+}
+
+/// The history of a pipeline: `outputs/<pipeline id>`.
+pub fn history_of(pipeline: &Pipeline) -> write::history::History {
+    let mut protected = pipeline.inputs.clone();
+    protected.push(pipeline.path.clone());
+    write::history::History {
+        root: Path::new("outputs").join(&pipeline.id),
+        pipeline_id: pipeline.id.clone(),
+        protected,
+    }
+}
+
+/// The directory of the latest run of a pipeline (or of an earlier single run written
+/// straight into `outputs/<pipeline id>`).
+pub fn latest_dir(pipeline: &Pipeline) -> PathBuf {
+    let history = history_of(pipeline);
+    match history.latest() {
+        Some(run) => run.dir,
+        None => history.root,
+    }
 }
 
 /// Loads and resolves a pipeline file.
@@ -148,8 +180,12 @@ pub fn validate(path: &Path, output_dir: Option<PathBuf>) -> Result<Validated, E
         all.extend(file_problems(&pipeline));
         return Err(Error::Plan(Problems(all)));
     }
-    let dir = output_dir.unwrap_or_else(|| Path::new("outputs").join(&pipeline.id));
-    target_of(&pipeline, dir, "run").check()?;
+    match output_dir {
+        Some(dir) => target_of(&pipeline, dir, "run").check()?,
+        None => {
+            history_of(&pipeline).check()?;
+        }
+    }
     let inputs = load::load(&pipeline)?;
     let built = build(&pipeline, inputs, &mut Progress::hidden())?;
     let m = built.manifest;
@@ -172,38 +208,194 @@ fn file_problems(pipeline: &Pipeline) -> Vec<Problem> {
     out
 }
 
-/// Runs a pipeline end to end and writes its outputs.
+/// Runs a pipeline end to end and writes its outputs: into the pipeline's history (a new
+/// run, then `latest` switched to it, then retention), or into `-o DIR` for a one-off run.
+/// Either way under an exclusive lock, and with the target checked before computing.
 pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, Error> {
     progress.stage("plan", options.pipeline.display().to_string());
+    let started = std::time::SystemTime::now();
     let pipeline = load_pipeline(&options.pipeline)?;
-    let output_dir = options
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id));
-    // A wrong -o is refused before anything is computed.
-    let target = target_of(&pipeline, output_dir.clone(), "run");
-    target.check()?;
-    progress.stage("load", format!("{} input file(s)", pipeline.files().len()));
-    let inputs = load::load(&pipeline)?;
-    let Built {
-        outputs,
-        mut manifest,
-    } = build(&pipeline, inputs, progress)?;
-    progress.stage("write", output_dir.display().to_string());
-    // The manifest is written last, once the data files are, so its timings include writing.
-    let write_warnings = write::commit(&target, outputs, || {
+    let (fingerprint, files) = load::fingerprint(&pipeline);
+    let files: Vec<FileDigest> = files
+        .into_iter()
+        .map(|(p, sha256)| FileDigest {
+            path: p.display().to_string(),
+            sha256,
+        })
+        .collect();
+    let fingerprint = fingerprint.unwrap_or_default();
+    let tag: String = fingerprint.chars().take(8).collect();
+    let finish = |mut manifest: Manifest, id: String, progress: &mut Progress| {
+        manifest.fingerprint = fingerprint.clone();
+        manifest.files = files.clone();
         let timings = std::mem::replace(progress, Progress::hidden()).finish();
-        for (stage, d) in &timings {
-            manifest.timings_ms.insert(stage.to_string(), d.as_millis());
+        manifest.run = crate::manifest::RunInfo {
+            id,
+            started: write::history::run_time_readable(started),
+            finished: write::history::run_time_readable(std::time::SystemTime::now()),
+            timings_ms: timings
+                .iter()
+                .map(|(stage, d)| (stage.to_string(), d.as_millis()))
+                .collect(),
+        };
+        manifest
+    };
+    match &options.output_dir {
+        Some(dir) => {
+            // A wrong -o is refused before anything is computed.
+            let target = target_of(&pipeline, dir.clone(), "run");
+            target.check()?;
+            // The folder the output directory is in (or the nearest that exists: nothing
+            // is created before the run succeeds).
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let _lock = write::history::lock_nearest(&parent, options.wait)?;
+            progress.stage("load", format!("{} input file(s)", pipeline.files().len()));
+            let inputs = load::load(&pipeline)?;
+            let Built { outputs, manifest } = build(&pipeline, inputs, progress)?;
+            progress.stage("write", dir.display().to_string());
+            let id = format!("{}-{tag}", write::history::run_time(started));
+            let mut written = None;
+            // The manifest is written last, so its timings include writing.
+            let warnings = write::commit(&target, outputs, || {
+                let m = finish(manifest, id, progress);
+                let json = serde_json::to_string_pretty(&m).expect("manifest serialises") + "\n";
+                written = Some(m);
+                Output::Text("manifest.json", json)
+            })?;
+            let mut manifest = written.expect("the manifest is written last");
+            manifest.warnings.extend(warnings);
+            Ok(RunSummary {
+                output_dir: dir.clone(),
+                manifest: Some(manifest),
+                unchanged_since: None,
+            })
         }
-        let json = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
-        Output::Text("manifest.json", json)
-    })?;
-    manifest.warnings.extend(write_warnings);
-    Ok(RunSummary {
-        output_dir,
-        manifest,
-    })
+        None => {
+            let history = history_of(&pipeline);
+            history.check()?;
+            let lock = history.lock(options.wait)?;
+            if options.skip_unchanged
+                && !fingerprint.is_empty()
+                && let Some(latest) = history.latest()
+                && manifest_fingerprint(&latest.dir).as_deref() == Some(fingerprint.as_str())
+            {
+                return Ok(RunSummary {
+                    output_dir: latest.dir,
+                    manifest: None,
+                    unchanged_since: Some(latest.id),
+                });
+            }
+            progress.stage("load", format!("{} input file(s)", pipeline.files().len()));
+            let inputs = load::load(&pipeline)?;
+            let Built { outputs, manifest } = build(&pipeline, inputs, progress)?;
+            let id = history.new_id(started, &tag);
+            progress.stage(
+                "write",
+                history.root.join("runs").join(&id).display().to_string(),
+            );
+            let mut written = None;
+            let committed = history.commit(&lock, &id, pipeline.keep, outputs, || {
+                let m = finish(manifest, id.clone(), progress);
+                let json = serde_json::to_string_pretty(&m).expect("manifest serialises") + "\n";
+                written = Some(m);
+                Output::Text("manifest.json", json)
+            })?;
+            let mut manifest = written.expect("the manifest is written last");
+            manifest.warnings.extend(committed.warnings);
+            Ok(RunSummary {
+                output_dir: committed.dir,
+                manifest: Some(manifest),
+                unchanged_since: None,
+            })
+        }
+    }
+}
+
+/// One run of a pipeline's history, as `runs` lists it.
+#[derive(Debug, Clone)]
+pub struct RunListing {
+    pub id: String,
+    pub dir: PathBuf,
+    pub started: String,
+    pub latest: bool,
+    /// What differs from the run before: "config" and the paths of changed input files.
+    pub changed: Vec<String>,
+}
+
+/// The runs of a pipeline's history, oldest first, with what changed from one to the next.
+pub fn runs(pipeline_path: &Path) -> Result<Vec<RunListing>, Error> {
+    let pipeline = load_pipeline(pipeline_path)?;
+    let history = history_of(&pipeline);
+    let mut out = Vec::new();
+    let mut before: Option<serde_json::Value> = None;
+    for run in history.runs() {
+        let manifest: Option<serde_json::Value> =
+            std::fs::read_to_string(run.dir.join("manifest.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+        let started = manifest
+            .as_ref()
+            .and_then(|m| m["run"]["started"].as_str())
+            .unwrap_or("")
+            .to_owned();
+        let changed = match (&before, &manifest) {
+            (Some(a), Some(b)) => changed_inputs(a, b),
+            _ => Vec::new(),
+        };
+        out.push(RunListing {
+            id: run.id,
+            dir: run.dir,
+            started,
+            latest: run.latest,
+            changed,
+        });
+        before = manifest;
+    }
+    Ok(out)
+}
+
+/// What differs between the inputs of two runs' manifests: "config" when the pipeline
+/// file changed, then each input file added, removed or changed.
+pub fn changed_inputs(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if a["pipeline"]["sha256"] != b["pipeline"]["sha256"] {
+        out.push("config".to_owned());
+    }
+    let files = |m: &serde_json::Value| -> BTreeMap<String, String> {
+        m["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                Some((
+                    f["path"].as_str()?.to_owned(),
+                    f["sha256"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    };
+    let (fa, fb) = (files(a), files(b));
+    for (path, sha) in &fb {
+        match fa.get(path) {
+            Some(before) if before == sha => {}
+            Some(_) => out.push(path.clone()),
+            None => out.push(format!("{path} (new)")),
+        }
+    }
+    for path in fa.keys().filter(|p| !fb.contains_key(*p)) {
+        out.push(format!("{path} (gone)"));
+    }
+    out
+}
+
+/// The fingerprint recorded in a run's manifest.
+fn manifest_fingerprint(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("fingerprint")?.as_str().map(str::to_owned)
 }
 
 /// Everything a run writes, computed and not yet written.
@@ -379,8 +571,10 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
         charts: charts_manifest,
         analysis: analysis_manifest,
         warnings,
-        timings_ms: BTreeMap::new(),
         outputs: Vec::new(),
+        fingerprint: String::new(),
+        files: Vec::new(),
+        run: Default::default(),
     };
     manifest.outputs = outputs
         .iter()
@@ -438,7 +632,7 @@ pub fn uncertainty(
     let dir = options
         .output_dir
         .clone()
-        .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id))
+        .unwrap_or_else(|| latest_dir(&pipeline))
         .join("uncertainty");
     let target = target_of(&pipeline, dir.clone(), "uncertainty");
     target.check()?;
@@ -534,7 +728,7 @@ pub fn plot(options: &RunOptions, progress: &mut Progress) -> Result<PlotSummary
     let dir = options
         .output_dir
         .clone()
-        .unwrap_or_else(|| Path::new("outputs").join(&pipeline.id));
+        .unwrap_or_else(|| latest_dir(&pipeline));
     let target = target_of(&pipeline, dir.join("charts"), "charts");
     target.check()?;
     let chart_inputs =

@@ -24,6 +24,7 @@ pub fn run_timed(
     let options = bienvivre::run::RunOptions {
         pipeline,
         output_dir: Some(out),
+        ..Default::default()
     };
     let t = std::time::Instant::now();
     let summary = bienvivre::run::run(&options, &mut bienvivre::progress::Progress::hidden())

@@ -79,6 +79,41 @@ impl Inputs {
     }
 }
 
+/// Digests of the pipeline file and of every file it reads, and a fingerprint over them
+/// and the tool's version: equal fingerprints mean a run computes the same outputs.
+/// Files that cannot be read are left out (the run then fails when loading them) and
+/// make the fingerprint None.
+pub fn fingerprint(pipeline: &Pipeline) -> (Option<String>, Vec<(std::path::PathBuf, String)>) {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<(std::path::PathBuf, String)> = Vec::new();
+    let mut complete = true;
+    let mut paths = pipeline.inputs.clone();
+    paths.sort();
+    paths.dedup();
+    for path in paths {
+        match crate::files::read_regular(&path) {
+            Ok(bytes) => files.push((path, crate::files::sha256_hex(&bytes))),
+            Err(_) => complete = false,
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(format!(
+        "{} {}\n",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION")
+    ));
+    h.update(format!("pipeline {}\n", pipeline.sha256));
+    for (path, sha) in &files {
+        h.update(format!("{} {sha}\n", path.display()));
+    }
+    let print = h
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    (complete.then_some(print), files)
+}
+
 /// Reads every input of a pipeline; all problems of every input are reported together.
 pub fn load(pipeline: &Pipeline) -> Result<Inputs, LoadError> {
     let mut problems = Vec::new();

@@ -413,7 +413,12 @@ pub struct Pipeline {
     pub charts: Option<charts::ChartsPlan>,
     /// Every file the pipeline reads besides itself (sources, tables, surveys, maps).
     pub inputs: Vec<PathBuf>,
+    /// Runs kept in the history (`[output] keep`).
+    pub keep: usize,
 }
+
+/// Runs kept in a pipeline's history unless `[output] keep` says otherwise.
+pub const DEFAULT_KEEP: usize = 30;
 
 impl Pipeline {
     /// Every data table the pipeline reads (sources, covariates, national and population
@@ -679,6 +684,17 @@ impl Resolver<'_> {
             .charts
             .as_ref()
             .map(|ch| charts::resolve(self, ch, index.as_ref(), rci.as_ref(), &name));
+        let keep = match c.output.as_ref().and_then(|o| o.get_ref().keep.as_ref()) {
+            None => DEFAULT_KEEP,
+            Some(k) if *k.get_ref() == 0 => {
+                self.problem(
+                    self.at(k),
+                    "[output] keep must be at least 1: the latest run is always kept",
+                );
+                1
+            }
+            Some(k) => *k.get_ref(),
+        };
         Pipeline {
             path: self.loaded.path.clone(),
             sha256: self.loaded.sha256(),
@@ -688,6 +704,7 @@ impl Resolver<'_> {
             rci,
             charts,
             inputs: self.inputs.take(),
+            keep,
         }
     }
 

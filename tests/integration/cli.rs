@@ -9,8 +9,13 @@ fn quiet_run_prints_nothing() {
     assert!(out.status.success());
     assert_eq!(stdout(&out), "");
     assert_eq!(stderr(&out), "");
-    // Default output directory: outputs/<pipeline id>/ under the working directory.
-    assert!(dir.join("outputs/small/scores.csv").exists());
+    // By default a run goes into the pipeline's history under the working directory:
+    // outputs/<pipeline id>/runs/<run id>/, with outputs/<pipeline id>/latest pointing to it.
+    assert!(dir.join("outputs/small/latest/scores.csv").exists());
+    let runs: Vec<_> = std::fs::read_dir(dir.join("outputs/small/runs"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1);
 }
 
 #[test]

@@ -333,7 +333,7 @@ fn a_failed_run_leaves_earlier_outputs_untouched() {
     let dir = small_project(SMALL_TOML, SMALL_CSV);
     let ok = bienvivre(dir.path(), &["run", "small.toml", "-q"]);
     assert!(ok.status.success(), "{}", stderr(&ok));
-    let manifest = dir.join("outputs/small/manifest.json");
+    let manifest = dir.join("outputs/small/latest/manifest.json");
     let before = std::fs::read(&manifest).unwrap();
     let listing = |d: &std::path::Path| {
         let mut v: Vec<String> = std::fs::read_dir(d)
@@ -343,14 +343,16 @@ fn a_failed_run_leaves_earlier_outputs_untouched() {
         v.sort();
         v
     };
-    let files_before = listing(&dir.join("outputs/small"));
+    let files_before = listing(&dir.join("outputs/small/latest"));
+    let runs_before = listing(&dir.join("outputs/small/runs"));
 
     dir.write("small.csv", &SMALL_CSV.replace("2.0", "two"));
     let bad = bienvivre(dir.path(), &["run", "small.toml"]);
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(std::fs::read(&manifest).unwrap(), before);
-    assert_eq!(listing(&dir.join("outputs/small")), files_before);
-    // No temporary directories are left beside it.
+    assert_eq!(listing(&dir.join("outputs/small/latest")), files_before);
+    // No new run, and no temporary directory left in the history.
+    assert_eq!(listing(&dir.join("outputs/small/runs")), runs_before);
     assert_eq!(listing(&dir.join("outputs")), vec!["small".to_string()]);
 }
 

@@ -13,5 +13,6 @@ mod fuzz;
 mod helpers;
 mod kill;
 mod layouts;
+mod nightly;
 mod rci;
 mod reading;

@@ -15,6 +15,8 @@
 //! long table is one concatenation of per-node selections, in framework order
 //! (index, dimensions, components, indicators), rows sorted by territory then year.
 
+pub mod history;
+
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -47,6 +49,16 @@ pub enum WriteError {
     },
     #[error("interrupted: the unfinished outputs were removed")]
     Interrupted,
+    /// Another run holds the history's lock.
+    #[error("{} is locked by another run{}{}", path.display(), match holder {
+        Some((pid, started)) => format!(" (pid {pid}, started {started})"),
+        None => String::new(),
+    }, if waited.is_zero() { String::new() } else { format!("; waited {} s", waited.as_secs()) })]
+    Locked {
+        path: PathBuf,
+        holder: Option<(u32, String)>,
+        waited: std::time::Duration,
+    },
 }
 
 fn refusal(path: &Path, why: &str, help: &str) -> String {
@@ -482,7 +494,7 @@ impl Target {
 }
 
 /// An absolute, lexically normalised path (symlinks of existing parents resolved).
-fn absolute(p: &Path) -> PathBuf {
+pub(crate) fn absolute(p: &Path) -> PathBuf {
     if let Ok(c) = fs::canonicalize(p) {
         return c;
     }
@@ -891,6 +903,31 @@ fn swap_in(tmp: &Path, dir: &Path) -> Result<Swapped, WriteError> {
         }
         Err(e) => Err(io(e.into())),
     }
+}
+
+/// Exchanges two directories in one step (`RENAME_EXCHANGE`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(Into::into)
+}
+
+/// Renames `from` to `to`, failing if `to` exists (`RENAME_NOREPLACE`).
+fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Err(e) if unsupported(e) => {
+            if to.exists() {
+                return Err(std::io::ErrorKind::AlreadyExists.into());
+            }
+            fs::rename(from, to)
+        }
+        other => other.map_err(Into::into),
+    }
+}
+
+/// Whether a signal asked the process to stop.
+fn aborting() -> bool {
+    ABORTING.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 fn unsupported(e: rustix::io::Errno) -> bool {
