@@ -27,8 +27,43 @@ pub struct Cli {
     /// Do not show the progress display.
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// How stderr reports: `text`, or `json`, one JSON object per line for schedulers
+    /// (stage starts and ends with timings, warnings, errors, a final summary).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the final JSON summary event says besides the command and exit code.
+static SUMMARY: std::sync::Mutex<Vec<(&'static str, serde_json::Value)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn summary_field(key: &'static str, value: impl Into<serde_json::Value>) {
+    SUMMARY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((key, value.into()));
+}
+
+/// The progress display, unless quiet, asked away, or stderr carries JSON.
+fn progress_of(cli: &Cli) -> Progress {
+    Progress::new(!cli.quiet && !cli.no_progress && cli.log_format == LogFormat::Text)
+}
+
+/// A warning: a `warning:` line on stderr, or a JSON event; nothing when quiet.
+fn warn(cli: &Cli, message: &str) {
+    if cli.log_format == LogFormat::Json {
+        bienvivre::progress::log_event("warning", serde_json::json!({ "message": message }));
+    } else if !cli.quiet {
+        eprintln!("warning: {message}");
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,13 +222,62 @@ impl Failure {
             Failure::Usage(m) | Failure::Other(m) => lines.push(m.clone()),
         }
         for line in lines {
-            eprintln!("error: {}", line.trim_end());
+            let line = line.trim_end();
+            if cli.log_format == LogFormat::Json {
+                // A problem's help follows its message on an indented line.
+                let (message, help) = match line.split_once("\n  help: ") {
+                    Some((m, h)) => (m, Some(h)),
+                    None => (line, None),
+                };
+                bienvivre::progress::log_event(
+                    "error",
+                    serde_json::json!({ "message": message, "help": help }),
+                );
+            } else {
+                eprintln!("error: {line}");
+            }
         }
     }
 }
 
 /// Runs the parsed command; returns how the process ends.
 pub fn main(cli: Cli) -> ExitStatus {
+    bienvivre::progress::set_json_log(cli.log_format == LogFormat::Json);
+    let status = execute(&cli);
+    if cli.log_format == LogFormat::Json {
+        let mut fields = serde_json::Map::new();
+        fields.insert("command".into(), command_name(&cli.command).into());
+        fields.insert(
+            "exit_code".into(),
+            match status {
+                ExitStatus::Success => 0,
+                ExitStatus::Failure => 1,
+                ExitStatus::Usage => 2,
+                ExitStatus::Threshold => 3,
+                ExitStatus::Locked => 4,
+            }
+            .into(),
+        );
+        for (k, v) in SUMMARY.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            fields.insert(k.into(), v);
+        }
+        bienvivre::progress::log_event("summary", serde_json::Value::Object(fields));
+    }
+    status
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Run { .. } => "run",
+        Command::Runs { .. } => "runs",
+        Command::Plot { .. } => "plot",
+        Command::Uncertainty { .. } => "uncertainty",
+        Command::Validate { .. } => "validate",
+        Command::Generate(_) => "generate",
+    }
+}
+
+fn execute(cli: &Cli) -> ExitStatus {
     if matches!(
         cli.command,
         Command::Run { .. } | Command::Plot { .. } | Command::Uncertainty { .. }
@@ -207,7 +291,7 @@ pub fn main(cli: Cli) -> ExitStatus {
             wait,
             skip_unchanged,
         } => run_cmd(
-            &cli,
+            cli,
             RunOptions {
                 pipeline: pipeline.clone(),
                 output_dir: output_dir.clone(),
@@ -215,33 +299,33 @@ pub fn main(cli: Cli) -> ExitStatus {
                 skip_unchanged: *skip_unchanged,
             },
         ),
-        Command::Runs { pipeline } => runs_cmd(&cli, pipeline),
+        Command::Runs { pipeline } => runs_cmd(cli, pipeline),
         Command::Plot {
             pipeline,
             output_dir,
-        } => plot_cmd(&cli, pipeline, output_dir.clone()),
+        } => plot_cmd(cli, pipeline, output_dir.clone()),
         Command::Uncertainty {
             pipeline,
             runs,
             output_dir,
-        } => uncertainty_cmd(&cli, pipeline, *runs, output_dir.clone()),
+        } => uncertainty_cmd(cli, pipeline, *runs, output_dir.clone()),
         Command::Validate {
             pipeline,
             output_dir,
-        } => validate_cmd(&cli, pipeline, output_dir.clone()),
-        Command::Generate(args) => generate_cmd(&cli, args),
+        } => validate_cmd(cli, pipeline, output_dir.clone()),
+        Command::Generate(args) => generate_cmd(cli, args),
     };
     match result {
         Ok(()) => ExitStatus::Success,
         Err(failure) => {
-            failure.report(&cli);
+            failure.report(cli);
             failure.status()
         }
     }
 }
 
 fn run_cmd(cli: &Cli, options: RunOptions) -> Result<(), Failure> {
-    let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
+    let mut progress = progress_of(cli);
     let summary = run::run(&options, &mut progress)?;
     let Some(m) = &summary.manifest else {
         if !cli.quiet {
@@ -253,10 +337,12 @@ fn run_cmd(cli: &Cli, options: RunOptions) -> Result<(), Failure> {
         }
         return Ok(());
     };
+    for w in &m.warnings {
+        warn(cli, w);
+    }
+    summary_field("run_id", m.run.id.clone());
+    summary_field("output", summary.output_dir.display().to_string());
     if !cli.quiet {
-        for w in &m.warnings {
-            eprintln!("warning: {w}");
-        }
         let mut parts = Vec::new();
         if let Some(index) = &m.index {
             let c = &index.counts;
@@ -283,7 +369,7 @@ fn run_cmd(cli: &Cli, options: RunOptions) -> Result<(), Failure> {
             summary.output_dir.display()
         );
     }
-    if cli.verbose {
+    if cli.verbose && cli.log_format == LogFormat::Text {
         for (stage, ms) in &m.run.timings_ms {
             eprintln!("  {stage:>10}: {ms} ms");
         }
@@ -321,7 +407,7 @@ fn runs_cmd(cli: &Cli, pipeline: &Path) -> Result<(), Failure> {
 }
 
 fn plot_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), Failure> {
-    let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
+    let mut progress = progress_of(cli);
     let options = RunOptions {
         pipeline: pipeline.to_path_buf(),
         output_dir,
@@ -329,10 +415,11 @@ fn plot_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(
     };
     let s = run::plot(&options, &mut progress)?;
     let timings = progress.finish();
+    for w in &s.warnings {
+        warn(cli, w);
+    }
+    summary_field("output", s.directory.display().to_string());
     if !cli.quiet {
-        for w in &s.warnings {
-            eprintln!("warning: {w}");
-        }
         println!(
             "{} charts ({} files) → {}",
             s.figures,
@@ -340,7 +427,7 @@ fn plot_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(
             s.directory.join("index.html").display()
         );
     }
-    if cli.verbose {
+    if cli.verbose && cli.log_format == LogFormat::Text {
         for (stage, d) in &timings {
             eprintln!("  {stage:>10}: {} ms", d.as_millis());
         }
@@ -354,7 +441,7 @@ fn uncertainty_cmd(
     runs: Option<usize>,
     output_dir: Option<PathBuf>,
 ) -> Result<(), Failure> {
-    let mut progress = Progress::new(!cli.quiet && !cli.no_progress);
+    let mut progress = progress_of(cli);
     let options = RunOptions {
         pipeline: pipeline.to_path_buf(),
         output_dir,
@@ -362,11 +449,12 @@ fn uncertainty_cmd(
     };
     let done = run::uncertainty(&options, runs, &mut progress)?;
     drop(progress);
+    for (reason, n) in &done.summary.failures {
+        warn(cli, &format!("{n} run(s) failed: {reason}"));
+    }
+    summary_field("output", done.directory.display().to_string());
     if !cli.quiet {
         let s = &done.summary;
-        for (reason, n) in &s.failures {
-            eprintln!("warning: {n} run(s) failed: {reason}");
-        }
         println!(
             "{} runs ({} failed) in {:.1} s → {}",
             s.runs,
@@ -384,10 +472,10 @@ fn uncertainty_cmd(
 
 fn validate_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), Failure> {
     let v = run::validate(pipeline, output_dir)?;
+    for w in &v.warnings {
+        warn(cli, w);
+    }
     if !cli.quiet {
-        for w in &v.warnings {
-            eprintln!("warning: {w}");
-        }
         let mut parts = Vec::new();
         if let Some(plan) = &v.pipeline.index {
             parts.push(format!(

@@ -15,12 +15,14 @@
 //!
 //! Beside the flow: [`diagnostic`] (problems and where they are), [`files`] (reading
 //! regular files only, digests), [`stats`] (quantiles, hashes, the seeded generator),
-//! [`progress`] (the terminal's progress display and stage timings) and [`synth`] (the
+//! [`clock`] (UTC times), [`progress`] (the terminal's progress display, stage timings
+//! and JSON log events) and [`synth`] (the
 //! seeded synthetic demo and benchmark data).
 
 pub mod aggregate;
 pub mod analyse;
 pub mod anchor;
+pub mod clock;
 pub mod compute;
 pub mod config;
 pub mod diagnostic;

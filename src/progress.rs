@@ -1,8 +1,39 @@
 //! Stage progress on stderr (indicatif), hidden with `--quiet`/`--no-progress` or when stderr
-//! is not a terminal, so logs of nightly batches stay clean.
+//! is not a terminal, so logs of nightly batches stay clean. With `--log-format json`,
+//! stderr carries one JSON object per event instead (stage starts and ends with their
+//! timings here; warnings, errors and the final summary from the command line), for
+//! schedulers.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Switches stderr to JSON events for the rest of the process.
+pub fn set_json_log(on: bool) {
+    JSON.store(on, Ordering::SeqCst);
+}
+
+pub fn json_log() -> bool {
+    JSON.load(Ordering::SeqCst)
+}
+
+/// Writes one event as a JSON line on stderr, with its time; `fields` is an object.
+pub fn log_event(event: &str, fields: serde_json::Value) {
+    let mut object = serde_json::Map::new();
+    object.insert(
+        "time".into(),
+        crate::clock::log_time(std::time::SystemTime::now()).into(),
+    );
+    object.insert("event".into(), event.into());
+    if let serde_json::Value::Object(more) = fields {
+        object.extend(more);
+    }
+    let line = serde_json::Value::Object(object).to_string();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -42,14 +73,28 @@ impl Progress {
     /// Ends the current stage (if any) and starts `name`.
     pub fn stage(&mut self, name: &'static str, message: impl Into<String>) {
         self.end_stage();
+        let message = message.into();
+        if json_log() {
+            log_event(
+                "stage_start",
+                serde_json::json!({ "stage": name, "detail": message }),
+            );
+        }
         self.bar.set_prefix(name);
-        self.bar.set_message(message.into());
+        self.bar.set_message(message);
         self.current = Some((name, Instant::now()));
     }
 
     fn end_stage(&mut self) {
         if let Some((name, start)) = self.current.take() {
-            self.timings.push((name, start.elapsed()));
+            let took = start.elapsed();
+            if json_log() {
+                log_event(
+                    "stage_end",
+                    serde_json::json!({ "stage": name, "ms": took.as_millis() as u64 }),
+                );
+            }
+            self.timings.push((name, took));
         }
     }
 

@@ -231,8 +231,8 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
         let timings = std::mem::replace(progress, Progress::hidden()).finish();
         manifest.run = crate::manifest::RunInfo {
             id,
-            started: write::history::run_time_readable(started),
-            finished: write::history::run_time_readable(std::time::SystemTime::now()),
+            started: crate::clock::run_time_readable(started),
+            finished: crate::clock::run_time_readable(std::time::SystemTime::now()),
             timings_ms: timings
                 .iter()
                 .map(|(stage, d)| (stage.to_string(), d.as_millis()))
@@ -256,7 +256,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
             let inputs = load::load(&pipeline)?;
             let Built { outputs, manifest } = build(&pipeline, inputs, progress)?;
             progress.stage("write", dir.display().to_string());
-            let id = format!("{}-{tag}", write::history::run_time(started));
+            let id = format!("{}-{tag}", crate::clock::run_time(started));
             let mut written = None;
             // The manifest is written last, so its timings include writing.
             let warnings = write::commit(&target, outputs, || {

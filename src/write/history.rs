@@ -13,6 +13,8 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::clock::{run_time, run_time_readable};
+
 use super::{
     MARKER, Output, WriteError, absolute, active, legacy_output, marker_text, process_alive,
     read_marker, write_all,
@@ -436,58 +438,4 @@ fn holder_of(file: &File) -> Option<(u32, String)> {
         .map(run_time_readable)
         .unwrap_or_else(|_| "an unknown time".into());
     Some((pid, started))
-}
-
-/// `YYYYMMDDTHHMMSS.mmmZ` (UTC): sortable to the millisecond, and safe in a file name.
-pub fn run_time(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    let ms = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_millis());
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{ms:03}Z")
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` (UTC, RFC 3339).
-pub fn run_time_readable(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
-/// UTC calendar date and time of `t` (Howard Hinnant's days-to-civil algorithm).
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_times_are_utc_and_sortable() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_737_600 + 3_723);
-        assert_eq!(run_time(t), "20261127T010203.000Z");
-        assert_eq!(run_time_readable(t), "2026-11-27T01:02:03Z");
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(run_time_readable(leap), "2000-02-29T00:00:00Z");
-    }
 }

@@ -77,3 +77,40 @@ fn warnings_go_to_stderr_unless_quiet() {
     let out = bienvivre(dir.path(), &["run", "small.toml", "-q"]);
     assert_eq!(stderr(&out), "");
 }
+
+#[test]
+fn json_log_lines_parse_and_end_with_a_summary() {
+    let dir = small_project(SMALL_TOML, SMALL_CSV);
+    let events = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        stderr(o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let ok = bienvivre(dir.path(), &["run", "small.toml", "--log-format", "json"]);
+    assert!(ok.status.success());
+    let e = events(&ok);
+    let kinds: Vec<&str> = e.iter().map(|v| v["event"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"stage_start") && kinds.contains(&"stage_end"),
+        "{kinds:?}"
+    );
+    let last = e.last().unwrap();
+    assert_eq!(last["event"], "summary");
+    assert_eq!(last["exit_code"], 0);
+    let run_id = last["run_id"].as_str().unwrap();
+    assert!(dir.join("outputs/small/runs").join(run_id).is_dir());
+    for v in &e {
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    }
+    // An error is an event too, with the exit code in the summary.
+    let bad = bienvivre(dir.path(), &["run", "nowhere.toml", "--log-format", "json"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let e = events(&bad);
+    assert!(
+        e.iter()
+            .any(|v| v["event"] == "error"
+                && v["message"].as_str().unwrap().contains("nowhere.toml"))
+    );
+    assert_eq!(e.last().unwrap()["exit_code"], 2);
+}
