@@ -88,6 +88,8 @@ pub enum Command {
         /// Pipeline file (TOML).
         pipeline: PathBuf,
     },
+    /// What moved between two runs (default: the latest against the run before it).
+    Diff(DiffArgs),
     /// Draw the chart pack of an earlier run from its outputs, without recomputing.
     Plot {
         /// Pipeline file (TOML) with a [charts] section.
@@ -120,6 +122,37 @@ pub enum Command {
     },
     /// Generate seeded synthetic data (and optionally a pipeline for it).
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// The earlier run: a run id (or its start) or a run directory (default: the run
+    /// before NEW).
+    pub old: Option<String>,
+    /// The later run (default: the latest).
+    pub new: Option<String>,
+    /// Report rank moves of at least this many places.
+    #[arg(long, default_value_t = 5)]
+    pub min_rank_move: u32,
+    /// Report score changes of at least this much (0–100 scale).
+    #[arg(long, default_value_t = 1.0)]
+    pub min_delta: f64,
+    /// Print the whole comparison as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the moves as CSV to this file.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Exit with code 3 when a condition holds: rank_move>N, delta>X or missing>N
+    /// (index level; repeatable).
+    #[arg(long, value_parser = parse_fail_on)]
+    pub fail_on: Vec<bienvivre::diff::FailOn>,
+}
+
+fn parse_fail_on(s: &str) -> Result<bienvivre::diff::FailOn, String> {
+    s.parse()
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +216,8 @@ pub enum Failure {
     Usage(String),
     /// Anything else (a file the command cannot write…).
     Other(String),
+    /// `diff --fail-on`: the conditions met.
+    Threshold(Vec<String>),
 }
 
 impl From<run::Error> for Failure {
@@ -197,6 +232,7 @@ impl Failure {
             Failure::Run(e) if e.exit_code() == 2 => ExitStatus::Usage,
             Failure::Run(e) if e.exit_code() == 4 => ExitStatus::Locked,
             Failure::Usage(_) => ExitStatus::Usage,
+            Failure::Threshold(_) => ExitStatus::Threshold,
             _ => ExitStatus::Failure,
         }
     }
@@ -220,6 +256,9 @@ impl Failure {
                 }
             },
             Failure::Usage(m) | Failure::Other(m) => lines.push(m.clone()),
+            Failure::Threshold(met) => {
+                lines.extend(met.iter().map(|m| format!("threshold exceeded: {m}")));
+            }
         }
         for line in lines {
             let line = line.trim_end();
@@ -270,6 +309,7 @@ fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Run { .. } => "run",
         Command::Runs { .. } => "runs",
+        Command::Diff(_) => "diff",
         Command::Plot { .. } => "plot",
         Command::Uncertainty { .. } => "uncertainty",
         Command::Validate { .. } => "validate",
@@ -300,6 +340,7 @@ fn execute(cli: &Cli) -> ExitStatus {
             },
         ),
         Command::Runs { pipeline } => runs_cmd(cli, pipeline),
+        Command::Diff(args) => diff_cmd(cli, args),
         Command::Plot {
             pipeline,
             output_dir,
@@ -375,6 +416,152 @@ fn run_cmd(cli: &Cli, options: RunOptions) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn diff_cmd(cli: &Cli, a: &DiffArgs) -> Result<(), Failure> {
+    if !(a.min_delta.is_finite() && a.min_delta >= 0.0) {
+        return Err(Failure::Usage(format!(
+            "--min-delta must be a number ≥ 0, got {}",
+            a.min_delta
+        )));
+    }
+    let d = run::diff(
+        &a.pipeline,
+        a.old.as_deref(),
+        a.new.as_deref(),
+        bienvivre::diff::Thresholds {
+            min_rank_move: a.min_rank_move,
+            min_delta: a.min_delta,
+        },
+    )?;
+    if let Some(path) = &a.csv {
+        let mut table = bienvivre::diff::moves_table(&d)
+            .map_err(|e| Failure::Other(format!("shaping the moves: {e}")))?;
+        let file = File::create(path)
+            .map_err(|e| Failure::Other(format!("cannot create {}: {e}", path.display())))?;
+        let mut w = BufWriter::new(file);
+        {
+            use polars::prelude::SerWriter;
+            polars::prelude::CsvWriter::new(&mut w)
+                .include_header(true)
+                .finish(&mut table)
+                .map_err(|e| Failure::Other(format!("writing {}: {e}", path.display())))?;
+        }
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&d).expect("the diff serialises")
+        );
+    } else if !cli.quiet {
+        print_diff(&d);
+    }
+    summary_field("old_run", d.old_run.clone());
+    summary_field("new_run", d.new_run.clone());
+    let met: Vec<String> = a.fail_on.iter().filter_map(|f| f.met(&d)).collect();
+    if !met.is_empty() {
+        return Err(Failure::Threshold(met));
+    }
+    Ok(())
+}
+
+/// The diff as a terminal report: the summary, then each section, shortened where long.
+fn print_diff(d: &bienvivre::diff::Diff) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} → {}", d.old_run, d.new_run);
+    let _ = writeln!(out, "{}", d.summary);
+    if !d.appeared.is_empty() {
+        let _ = writeln!(out, "\nappeared: {}", d.appeared.join(", "));
+    }
+    if !d.disappeared.is_empty() {
+        let _ = writeln!(out, "\ndisappeared: {}", d.disappeared.join(", "));
+    }
+    let fmt = |v: Option<f64>| v.map_or("–".to_owned(), |x| format!("{x:.2}"));
+    let fmt_rank = |v: Option<u32>| v.map_or("–".to_owned(), |x| x.to_string());
+    for level in ["index", "dimension", "component", "indicator"] {
+        let rows: Vec<_> = d.moves.iter().filter(|m| m.level == level).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{level} moves ({}):", rows.len());
+        let _ = writeln!(
+            out,
+            "  {:<14} {:<26} {:>6} {:<18} {:>8} {:>8} {:>8} {:>6} {:>6} {:>5}",
+            "territory", "name", "year", "node", "old", "new", "delta", "rank", "was", "move"
+        );
+        for m in rows.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "  {:<14} {:<26} {:>6} {:<18} {:>8} {:>8} {:>8} {:>6} {:>6} {:>5}",
+                m.territory_id,
+                m.territory_name.chars().take(26).collect::<String>(),
+                m.year.map_or(String::new(), |y| y.to_string()),
+                m.node_id.chars().take(18).collect::<String>(),
+                fmt(m.old_value),
+                fmt(m.new_value),
+                fmt(m.delta),
+                fmt_rank(m.new_rank),
+                fmt_rank(m.old_rank),
+                m.rank_move.map_or(String::new(), |r| format!("{r:+}")),
+            );
+        }
+        if rows.len() > 20 {
+            let _ = writeln!(
+                out,
+                "  … and {} more (--csv FILE or --json lists all)",
+                rows.len() - 20
+            );
+        }
+    }
+    if !d.attributions.is_empty() {
+        let _ = writeln!(out, "\nwhat moved the index:");
+        for a in d.attributions.iter().take(10) {
+            let parts: Vec<String> = a
+                .contributions
+                .iter()
+                .filter(|c| c.share.abs() > 1e-12)
+                .take(5)
+                .map(|c| format!("{} {:+.2} ({:.0}%)", c.node_id, c.points, 100.0 * c.share))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {} {}{}: {:+.2}{} ← {}",
+                a.territory_id,
+                a.territory_name,
+                a.year.map_or(String::new(), |y| format!(" {y}")),
+                a.index_delta,
+                a.rank_move
+                    .map_or(String::new(), |r| format!(" ({r:+} places)")),
+                parts.join(", ")
+            );
+        }
+    }
+    if !d.changed_files.is_empty() {
+        let _ = writeln!(out, "\ninputs changed:");
+        for f in &d.changed_files {
+            let _ = writeln!(
+                out,
+                "  {}: {} → {}",
+                f.path,
+                f.old_sha256.as_deref().unwrap_or("(none)"),
+                f.new_sha256.as_deref().unwrap_or("(none)")
+            );
+        }
+    }
+    if !d.changed_settings.is_empty() {
+        let _ = writeln!(out, "\nconfig changed:");
+        for s in d.changed_settings.iter().take(30) {
+            let _ = writeln!(
+                out,
+                "  {}: {} → {}",
+                s.key,
+                s.old.as_deref().unwrap_or("(unset)"),
+                s.new.as_deref().unwrap_or("(unset)")
+            );
+        }
+    }
+    print!("{out}");
 }
 
 fn runs_cmd(cli: &Cli, pipeline: &Path) -> Result<(), Failure> {

@@ -11,7 +11,8 @@
 //! onto national ones) → [`compute`] (all of it, pure: no file, no terminal) →
 //! [`analyse`] (coherence, scorecards, uncertainty) and [`relational`] (survey
 //! microdata) → [`manifest`] → [`render`] (the chart pack) → [`write`](mod@write) (outputs,
-//! atomically, only where ours) → [`run`] (the commands).
+//! atomically, only where ours) → [`diff`] (what moved between two written runs) →
+//! [`run`] (the commands).
 //!
 //! Beside the flow: [`diagnostic`] (problems and where they are), [`files`] (reading
 //! regular files only, digests), [`stats`] (quantiles, hashes, the seeded generator),
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod compute;
 pub mod config;
 pub mod diagnostic;
+pub mod diff;
 pub mod files;
 pub mod impute;
 pub mod load;

@@ -42,6 +42,8 @@ pub enum Error {
     Write(#[from] WriteError),
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error(transparent)]
+    Diff(#[from] crate::diff::DiffError),
 }
 
 impl Error {
@@ -314,6 +316,78 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
     }
 }
 
+/// A run named on the command line: a run directory, or a run id (or the start of one)
+/// in the pipeline's history.
+pub fn resolve_run(pipeline: &Pipeline, name: &str) -> Result<PathBuf, Error> {
+    let path = Path::new(name);
+    if path.join("manifest.json").is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let runs = history_of(pipeline).runs();
+    let found: Vec<_> = runs.iter().filter(|r| r.id.starts_with(name)).collect();
+    match found.as_slice() {
+        [one] => Ok(one.dir.clone()),
+        [] => Err(Error::Plan(Problems(vec![Problem::new(
+            Location::Nowhere,
+            format!(
+                "no run \"{name}\": neither a run directory nor a run of {} ({} run(s); `bienvivre runs` lists them)",
+                history_of(pipeline).root.display(),
+                runs.len()
+            ),
+        )]))),
+        many => Err(Error::Plan(Problems(vec![Problem::new(
+            Location::Nowhere,
+            format!(
+                "\"{name}\" is the start of {} run ids: give more of it",
+                many.len()
+            ),
+        )]))),
+    }
+}
+
+/// Compares two runs (default: the latest against the run before it).
+pub fn diff(
+    pipeline_path: &Path,
+    old: Option<&str>,
+    new: Option<&str>,
+    thresholds: crate::diff::Thresholds,
+) -> Result<crate::diff::Diff, Error> {
+    let pipeline = load_pipeline(pipeline_path)?;
+    let runs = history_of(&pipeline).runs();
+    let new_dir = match new {
+        Some(n) => resolve_run(&pipeline, n)?,
+        None => latest_dir(&pipeline),
+    };
+    let old_dir = match old {
+        Some(o) => resolve_run(&pipeline, o)?,
+        None => {
+            let position = runs.iter().position(|r| r.dir == new_dir);
+            match position
+                .and_then(|k| k.checked_sub(1))
+                .map(|k| runs[k].dir.clone())
+            {
+                Some(d) => d,
+                None => {
+                    return Err(Error::Plan(Problems(vec![Problem::new(
+                        Location::Nowhere,
+                        format!(
+                            "nothing to compare: {} has no run before {}",
+                            history_of(&pipeline).root.display(),
+                            new_dir.display()
+                        ),
+                    )])));
+                }
+            }
+        }
+    };
+    Ok(crate::diff::diff(
+        pipeline.index.as_ref(),
+        &old_dir,
+        &new_dir,
+        thresholds,
+    )?)
+}
+
 /// One run of a pipeline's history, as `runs` lists it.
 #[derive(Debug, Clone)]
 pub struct RunListing {
@@ -547,6 +621,8 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
     if let Some(wide) = wide {
         outputs.push(Output::Csv("scores_wide.csv", wide));
     }
+    // The pipeline file as run: `diff` compares two runs' settings key by key.
+    outputs.push(Output::Text("pipeline.toml", pipeline.text.clone()));
     let mut manifest = Manifest {
         tool: Tool {
             name: env!("CARGO_PKG_NAME"),

@@ -415,6 +415,8 @@ pub struct Pipeline {
     pub inputs: Vec<PathBuf>,
     /// Runs kept in the history (`[output] keep`).
     pub keep: usize,
+    /// The pipeline file as written (kept with every run, for `diff`).
+    pub text: String,
 }
 
 /// Runs kept in a pipeline's history unless `[output] keep` says otherwise.
@@ -705,6 +707,7 @@ impl Resolver<'_> {
             charts,
             inputs: self.inputs.take(),
             keep,
+            text: self.loaded.text.clone(),
         }
     }
 

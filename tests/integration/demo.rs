@@ -67,6 +67,7 @@ fn demo_outputs_have_the_documented_layout() {
             "charts",
             "manifest.json",
             "missing.csv",
+            "pipeline.toml",
             "scores.csv",
             "scores.parquet",
             "scores_wide.csv"

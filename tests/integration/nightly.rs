@@ -153,7 +153,7 @@ fn two_concurrent_runs_one_waits_or_is_refused() {
     );
     // With --wait, the second run waits for the first and then runs.
     let before = runs_listed(dir.path()).len();
-    let a = spawn(&[]);
+    let a = spawn(&["--wait", "60"]);
     let b = spawn(&["--wait", "60"]);
     assert!(a.wait_with_output().unwrap().status.success());
     assert!(b.wait_with_output().unwrap().status.success());
@@ -189,6 +189,162 @@ fn a_killed_run_leaves_latest_and_the_list_as_they_were() {
             (runs_listed(dir.path()), latest(dir.path())),
             before,
             "killed after {delay} ms"
+        );
+    }
+}
+
+#[test]
+fn diff_names_the_movers_the_changed_input_and_fails_on_thresholds() {
+    let dir = demo_project();
+    assert!(
+        bienvivre(dir.path(), &["run", "pipelines/demo.toml", "-q"])
+            .status
+            .success()
+    );
+    // Two territories fall in 2024: life expectancy down, infant mortality up.
+    let csv = std::fs::read_to_string(dir.join("data/demo.csv")).unwrap();
+    let changed: Vec<String> = csv
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            if (f[0] == "T00002" || f[0] == "T00010") && f[3] == "2024" {
+                f[4] = "71.0";
+                f[5] = "11.5";
+            }
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(dir.join("data/demo.csv"), changed.join("\n") + "\n").unwrap();
+    assert!(
+        bienvivre(dir.path(), &["run", "pipelines/demo.toml", "-q"])
+            .status
+            .success()
+    );
+    let d = bienvivre(dir.path(), &["diff", "pipelines/demo.toml"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    let text = stdout(&d);
+    assert!(
+        text.contains("2 territories moved 5 or more places in the index")
+            && text.contains("inputs changed: data/demo.csv (")
+            && text.contains("config unchanged"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&bienvivre(
+        dir.path(),
+        &["diff", "pipelines/demo.toml", "--json"],
+    )))
+    .unwrap();
+    let movers: Vec<&str> = json["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["level"] == "index")
+        .map(|m| m["territory_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(movers, ["T00010", "T00002"]);
+    // The health component made all of each index move (nothing else changed), its
+    // indicators split it.
+    for a in json["attributions"].as_array().unwrap() {
+        let c = a["contributions"].as_array().unwrap();
+        let health = c.iter().find(|x| x["node_id"] == "health").unwrap();
+        assert!(
+            (health["share"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+            "{a}"
+        );
+        let indicators: f64 = c
+            .iter()
+            .filter(|x| x["level"] == "indicator")
+            .map(|x| x["share"].as_f64().unwrap())
+            .sum();
+        assert!((indicators - 1.0).abs() < 1e-9, "{a}");
+    }
+    // --fail-on: exit 3 past the threshold, 0 below it.
+    let fail = bienvivre(
+        dir.path(),
+        &[
+            "diff",
+            "pipelines/demo.toml",
+            "-q",
+            "--fail-on",
+            "rank_move>10",
+        ],
+    );
+    assert_eq!(fail.status.code(), Some(3), "{}", stderr(&fail));
+    assert!(stderr(&fail).contains("threshold exceeded: an index rank moved 35 places (> 10)"));
+    let pass = bienvivre(
+        dir.path(),
+        &[
+            "diff",
+            "pipelines/demo.toml",
+            "-q",
+            "--fail-on",
+            "rank_move>40",
+            "--fail-on",
+            "missing>0",
+        ],
+    );
+    assert_eq!(pass.status.code(), Some(0), "{}", stderr(&pass));
+}
+
+/// Arithmetic means throughout (the small project): the split of an index move is exact.
+/// T1's a goes from 1 to 3 (rescaled 20 → 60, +40) and b from 10 to 20 (lower is better:
+/// 80 → 60, −20): c1 = (a + b)/2 moves +10, the index (the mean of c1 and c2) +5. Shares of
+/// the move: c1 100%; a +40/(40 − 20) = 200%, b −100%; in points a +10, b −5.
+#[test]
+fn attribution_of_an_arithmetic_move_worked_by_hand() {
+    let dir = small_project(SMALL_TOML, SMALL_CSV);
+    assert!(
+        bienvivre(dir.path(), &["run", "small.toml", "-q"])
+            .status
+            .success()
+    );
+    dir.write(
+        "small.csv",
+        &SMALL_CSV.replace("T1,One,X,1.0,10,", "T1,One,X,3.0,20,"),
+    );
+    assert!(
+        bienvivre(dir.path(), &["run", "small.toml", "-q"])
+            .status
+            .success()
+    );
+    let out = bienvivre(
+        dir.path(),
+        &[
+            "diff",
+            "small.toml",
+            "--json",
+            "--min-rank-move",
+            "0",
+            "--min-delta",
+            "0.5",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let a = json["attributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["territory_id"] == "T1")
+        .expect("T1 moved");
+    assert!(
+        (a["index_delta"].as_f64().unwrap() - 5.0).abs() < 1e-9,
+        "{a}"
+    );
+    let get = |id: &str| -> (f64, f64) {
+        let c = a["contributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["node_id"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {a}"));
+        (c["share"].as_f64().unwrap(), c["points"].as_f64().unwrap())
+    };
+    for (id, share, points) in [("c1", 1.0, 5.0), ("a", 2.0, 10.0), ("b", -1.0, -5.0)] {
+        let (s, p) = get(id);
+        assert!(
+            (s - share).abs() < 1e-9 && (p - points).abs() < 1e-9,
+            "{id}: {s} {p}"
         );
     }
 }
