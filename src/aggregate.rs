@@ -148,10 +148,24 @@ fn pairwise(terms: &[Expr]) -> Expr {
 
 /// One rank column per node: 1 = best, ties share the best rank, per year when there are years.
 pub fn ranks(plan: &Plan) -> Vec<Expr> {
+    // Unranked territories (aggregates such as "World") take no place: their values are
+    // hidden from the ranking, and their rank is null.
+    let unranked = plan
+        .keys
+        .unranked
+        .iter()
+        .map(|id| col(crate::plan::TERRITORY_ID).eq(lit(id.as_str())))
+        .reduce(|a, b| a.or(b));
     plan.nodes
         .iter()
         .map(|node| {
-            let r = col(node.id.as_str()).rank(
+            let value = match &unranked {
+                Some(hidden) => when(hidden.clone())
+                    .then(lit(NULL).cast(DataType::Float64))
+                    .otherwise(col(node.id.as_str())),
+                None => col(node.id.as_str()),
+            };
+            let r = value.rank(
                 RankOptions {
                     method: RankMethod::Min,
                     descending: true,

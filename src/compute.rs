@@ -146,6 +146,26 @@ fn compute_frame(
     let frame = lf.with_columns(aggregate::ranks(plan)).collect()?;
     aggregate::check_positive_inputs(plan, &frame)?;
     aggregate::check_finite(plan, &frame)?;
+    if !plan.keys.unranked.is_empty() {
+        let ids: std::collections::HashSet<&str> = frame
+            .column(TERRITORY_ID)?
+            .str()?
+            .iter()
+            .flatten()
+            .collect();
+        let unknown: Vec<&String> = plan
+            .keys
+            .unranked
+            .iter()
+            .filter(|id| !ids.contains(id.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            warnings.push(format!(
+                "[territories] unranked names territories that are not in the data: {}",
+                crate::diagnostic::list(&unknown, 20)
+            ));
+        }
+    }
     warnings.extend(normalise::out_of_range(&frame, plan).iter().map(|(id, below, above)| {
         format!(
             "indicator \"{id}\": {below} rescaled value(s) below 0 (worse than its dystopia) and \

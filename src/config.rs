@@ -191,6 +191,10 @@ pub struct TerritoryColumns {
     pub name: Option<Spanned<String>>,
     pub group: Option<Spanned<String>>,
     pub year: Option<Spanned<String>>,
+    /// Territories scored but not ranked: aggregates such as "World" or "EU-27", whose
+    /// rank would push every territory below them down one place.
+    #[serde(default)]
+    pub unranked: Vec<Spanned<String>>,
 }
 
 #[derive(

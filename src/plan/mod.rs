@@ -204,6 +204,8 @@ pub struct KeyColumns {
     pub name: Option<String>,
     pub group: Option<String>,
     pub year: Option<String>,
+    /// Territory ids scored but not ranked (`[territories] unranked`).
+    pub unranked: Vec<String>,
     pub declared_at: Location,
 }
 
@@ -262,6 +264,7 @@ impl AnchoringPlan {
             name: None,
             group: None,
             year: plan.keys.year.clone(),
+            unranked: Vec::new(),
             declared_at: self.declared_at.clone(),
         };
         national.anchoring = None;
@@ -725,6 +728,11 @@ impl Resolver<'_> {
             name: t.name.as_ref().map(|s| s.get_ref().clone()),
             group: t.group.as_ref().map(|s| s.get_ref().clone()),
             year: t.year.as_ref().map(|s| s.get_ref().clone()),
+            unranked: t
+                .unranked
+                .iter()
+                .map(|s| s.get_ref().trim().to_owned())
+                .collect(),
             declared_at: self.at(&t.id),
         };
         let sources = self.sources(c);

@@ -395,3 +395,67 @@ fn negative_pca_loadings_kept_as_coinr_only_in_weighted_arithmetic_means() {
         stderr(&o)
     );
 }
+
+#[test]
+fn unranked_territories_are_scored_but_take_no_place() {
+    // T4 stands for an aggregate ("World"): scored, not ranked, and nobody below it moves
+    // down a place because of it.
+    let toml = SMALL_TOML.replace(
+        "group = \"country\"",
+        "group = \"country\"\nunranked = [\"T4\", \"NOWHERE\"]",
+    );
+    let dir = small_project(&toml, SMALL_CSV);
+    let o = bienvivre(
+        dir.path(),
+        &["run", "small.toml", "-o", "out", "--no-progress"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "[territories] unranked names territories that are not in the data: \"NOWHERE\""
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let plain = small_project(SMALL_TOML, SMALL_CSV);
+    assert!(
+        bienvivre(plain.path(), &["run", "small.toml", "-q", "-o", "out"])
+            .status
+            .success()
+    );
+    let rows = |d: &TempDir| {
+        let s = read_csv(&d.join("out/scores.csv"));
+        let ids = strings(&s, "territory_id");
+        let nodes = strings(&s, "node_id");
+        let values = floats(&s, "value");
+        let ranks = floats(&s, "rank");
+        ids.into_iter()
+            .zip(nodes)
+            .zip(values.into_iter().zip(ranks))
+            .filter(|((_, n), _)| n == "idx")
+            .map(|((t, _), vr)| (t, vr))
+            .collect::<Vec<_>>()
+    };
+    let (with, without) = (rows(&dir), rows(&plain));
+    for ((t, (v, r)), (_, (pv, pr))) in with.iter().zip(&without) {
+        assert_eq!(v, pv, "{t}: the score is the same");
+        if t == "T4" {
+            assert_eq!(*r, None, "T4 is not ranked");
+        } else {
+            // Ranks among the others: one place up for those T4 was ahead of.
+            let t4_rank = without
+                .iter()
+                .find(|(id, _)| id == "T4")
+                .unwrap()
+                .1
+                .1
+                .unwrap();
+            let want = if pr.unwrap() > t4_rank {
+                pr.unwrap() - 1.0
+            } else {
+                pr.unwrap()
+            };
+            assert_eq!(r.unwrap(), want, "{t}");
+        }
+    }
+}
