@@ -90,6 +90,8 @@ pub enum Command {
     },
     /// What moved between two runs (default: the latest against the run before it).
     Diff(DiffArgs),
+    /// A few territories side by side in a run (default: the latest).
+    Compare(CompareArgs),
     /// Draw the chart pack of an earlier run from its outputs, without recomputing.
     Plot {
         /// Pipeline file (TOML) with a [charts] section.
@@ -122,6 +124,27 @@ pub enum Command {
     },
     /// Generate seeded synthetic data (and optionally a pipeline for it).
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// A run id (or its start) or a run directory (default: the latest run).
+    pub run: Option<String>,
+    /// The territories, by id, comma-separated: A,B[,C…]
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub territories: Vec<String>,
+    /// The year (default: the latest in the run).
+    #[arg(long)]
+    pub year: Option<i64>,
+    /// Indicators too (the table and CSV; the chart shows components).
+    #[arg(long)]
+    pub indicators: bool,
+    /// Where to write compare.csv, the chart and compare.json (default: a compare-<ids>
+    /// folder of the run).
+    #[arg(short, long)]
+    pub output_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +333,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Run { .. } => "run",
         Command::Runs { .. } => "runs",
         Command::Diff(_) => "diff",
+        Command::Compare(_) => "compare",
         Command::Plot { .. } => "plot",
         Command::Uncertainty { .. } => "uncertainty",
         Command::Validate { .. } => "validate",
@@ -341,6 +365,7 @@ fn execute(cli: &Cli) -> ExitStatus {
         ),
         Command::Runs { pipeline } => runs_cmd(cli, pipeline),
         Command::Diff(args) => diff_cmd(cli, args),
+        Command::Compare(args) => compare_cmd(cli, args),
         Command::Plot {
             pipeline,
             output_dir,
@@ -415,6 +440,73 @@ fn run_cmd(cli: &Cli, options: RunOptions) -> Result<(), Failure> {
             eprintln!("  {stage:>10}: {ms} ms");
         }
     }
+    Ok(())
+}
+
+fn compare_cmd(cli: &Cli, a: &CompareArgs) -> Result<(), Failure> {
+    let ids: Vec<String> = a.territories.iter().map(|t| t.trim().to_owned()).collect();
+    let done = run::compare(
+        &a.pipeline,
+        a.run.as_deref(),
+        &ids,
+        a.year,
+        a.indicators,
+        a.output_dir.clone(),
+    )?;
+    summary_field("output", done.directory.display().to_string());
+    if cli.quiet {
+        return Ok(());
+    }
+    let c = &done.comparison;
+    let score = |v: Option<f64>| v.map_or("–".to_owned(), |x| format!("{x:.1}"));
+    let mut header = format!("{:<34}", "");
+    for t in &c.territories {
+        header.push_str(&format!(" {:>24}", t.id));
+    }
+    println!(
+        "{}{}",
+        c.territories
+            .iter()
+            .map(|t| format!("{} ({})", t.name, t.id))
+            .collect::<Vec<_>>()
+            .join(" vs "),
+        c.year.map_or(String::new(), |y| format!(", {y}"))
+    );
+    println!("{header}");
+    println!(
+        "{:<34}{}",
+        "node",
+        c.territories
+            .iter()
+            .map(|_| format!(" {:>24}", "score (rank)  median"))
+            .collect::<String>()
+    );
+    for r in &c.rows {
+        let indent = match r.level.as_str() {
+            "index" => "",
+            "dimension" => "  ",
+            "component" => "    ",
+            _ => "      ",
+        };
+        let mut line = format!(
+            "{:<34}",
+            format!("{indent}{}", r.node_name)
+                .chars()
+                .take(34)
+                .collect::<String>()
+        );
+        for k in 0..c.territories.len() {
+            let rank = r.ranks[k].map_or(String::new(), |x| format!("({x})"));
+            line.push_str(&format!(
+                " {:>6} {:>7} {:>9}",
+                score(r.values[k]),
+                rank,
+                score(r.group_medians[k])
+            ));
+        }
+        println!("{line}");
+    }
+    println!("→ {}", done.directory.display());
     Ok(())
 }
 

@@ -11,7 +11,8 @@
 //! onto national ones) → [`compute`] (all of it, pure: no file, no terminal) →
 //! [`analyse`] (coherence, scorecards, uncertainty) and [`relational`] (survey
 //! microdata) → [`manifest`] → [`render`] (the chart pack) → [`write`](mod@write) (outputs,
-//! atomically, only where ours) → [`diff`] (what moved between two written runs) →
+//! atomically, only where ours) → [`diff`] (what moved between two written runs) and
+//! [`compare`] (a few territories side by side in one) →
 //! [`run`] (the commands).
 //!
 //! Beside the flow: [`diagnostic`] (problems and where they are), [`files`] (reading
@@ -24,6 +25,7 @@ pub mod aggregate;
 pub mod analyse;
 pub mod anchor;
 pub mod clock;
+pub mod compare;
 pub mod compute;
 pub mod config;
 pub mod diagnostic;

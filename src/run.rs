@@ -44,6 +44,8 @@ pub enum Error {
     Render(#[from] RenderError),
     #[error(transparent)]
     Diff(#[from] crate::diff::DiffError),
+    #[error(transparent)]
+    Compare(#[from] crate::compare::CompareError),
 }
 
 impl Error {
@@ -386,6 +388,69 @@ pub fn diff(
         &new_dir,
         thresholds,
     )?)
+}
+
+/// What `compare` wrote.
+#[derive(Debug)]
+pub struct Compared {
+    pub comparison: crate::compare::Comparison,
+    pub directory: PathBuf,
+}
+
+/// Puts territories side by side in a run (default: the latest) and writes
+/// `compare.csv` and the dot plot (SVG and PNG) into `out` (default: a `compare-<ids>`
+/// folder of the run).
+pub fn compare(
+    pipeline_path: &Path,
+    run: Option<&str>,
+    ids: &[String],
+    year: Option<i64>,
+    indicators: bool,
+    out: Option<PathBuf>,
+) -> Result<Compared, Error> {
+    let pipeline = load_pipeline(pipeline_path)?;
+    let Some(plan) = &pipeline.index else {
+        return Err(Error::Plan(Problems(vec![Problem::new(
+            Location::Config {
+                file: pipeline.path.clone(),
+                line: 1,
+                column: 1,
+            },
+            "compare needs an [index]",
+        )])));
+    };
+    let dir = match run {
+        Some(r) => resolve_run(&pipeline, r)?,
+        None => latest_dir(&pipeline),
+    };
+    let comparison = crate::compare::compare(plan, &dir, ids, year, indicators)?;
+    let source = pipeline
+        .charts
+        .as_ref()
+        .map(|c| c.source_line.clone())
+        .unwrap_or_else(|| format!("Source: {}; computed with bienvivre", pipeline.name));
+    let figure = crate::compare::figure(&comparison, &source);
+    let directory = out.unwrap_or_else(|| dir.join(figure.stem.replace("compare_", "compare-")));
+    let (svg, png) = render::charts::render(&figure).map_err(|message| RenderError::Draw {
+        chart: figure.stem.clone(),
+        message,
+    })?;
+    let table = crate::compare::table(&comparison)?;
+    let target = target_of(&pipeline, directory.clone(), "compare");
+    let json = serde_json::to_string_pretty(&comparison).expect("serialises") + "\n";
+    write::commit(
+        &target,
+        vec![
+            Output::Csv("compare.csv", table),
+            Output::File("compare.svg".into(), svg.into_bytes()),
+            Output::File("compare.png".into(), png),
+        ],
+        || Output::Text("compare.json", json),
+    )?;
+    Ok(Compared {
+        comparison,
+        directory,
+    })
 }
 
 /// One run of a pipeline's history, as `runs` lists it.

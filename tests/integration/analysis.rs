@@ -382,3 +382,111 @@ fn euspi_anchored_on_national_data_matches_the_official_scores() {
         sum / n as f64
     );
 }
+
+/// `compare` on three demo territories, checked against the health component computed
+/// here from the raw data: goalposts 70–87 years for life expectancy (weight 2) and 12–1
+/// deaths per 1,000 for infant mortality, clipped to 0–100; ranks among all territories;
+/// the median of the other territories of each one's region.
+#[test]
+fn compare_three_demo_territories_against_hand_computed_values() {
+    let dir = TempDir::new("compare");
+    let o = bienvivre(
+        &root(),
+        &[
+            "run",
+            "pipelines/demo.toml",
+            "-q",
+            "-o",
+            dir.join("run").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids = ["T00007", "T00042", "T00083"];
+    let o = bienvivre(
+        &root(),
+        &[
+            "compare",
+            "pipelines/demo.toml",
+            dir.join("run").to_str().unwrap(),
+            "--territories",
+            &ids.join(","),
+            "-o",
+            dir.join("cmp").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["compare.csv", "compare.svg", "compare.png", "compare.json"] {
+        assert!(dir.join("cmp").join(f).is_file(), "{f}");
+    }
+    // Health in 2024, by hand, for every territory.
+    let raw = read_csv(&root().join("data/demo.csv"));
+    let (codes, regions, years) = (
+        strings(&raw, "code"),
+        strings(&raw, "region"),
+        floats(&raw, "year"),
+    );
+    let (le, im) = (
+        floats(&raw, "life_expectancy"),
+        floats(&raw, "infant_mortality"),
+    );
+    let clip = |x: f64| x.clamp(0.0, 100.0);
+    let mut health: Vec<(String, String, f64)> = Vec::new();
+    for i in 0..raw.height() {
+        if years[i] != Some(2024.0) {
+            continue;
+        }
+        let a = le[i].map(|x| clip((x - 70.0) / (87.0 - 70.0) * 100.0));
+        let b = im[i].map(|x| clip((x - 12.0) / (1.0 - 12.0) * 100.0));
+        // Weighted mean of the children present (min_share 0.5: one of two suffices).
+        let (s, w) = [(a, 2.0), (b, 1.0)]
+            .iter()
+            .filter_map(|(v, w)| v.map(|v| (v * w, *w)))
+            .fold((0.0, 0.0), |(s, t), (v, w)| (s + v, t + w));
+        if w > 0.0 {
+            health.push((codes[i].clone(), regions[i].clone(), s / w));
+        }
+    }
+    let value_of = |id: &str| health.iter().find(|h| h.0 == id).unwrap().2;
+    let rank_of = |id: &str| 1 + health.iter().filter(|h| h.2 > value_of(id)).count();
+    let median_of = |id: &str| {
+        let region = &health.iter().find(|h| h.0 == id).unwrap().1;
+        let mut v: Vec<f64> = health
+            .iter()
+            .filter(|h| &h.1 == region && h.0 != id)
+            .map(|h| h.2)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let table = read_csv(&dir.join("cmp/compare.csv"));
+    let (tids, nodes) = (strings(&table, "territory_id"), strings(&table, "node_id"));
+    let (values, ranks, medians, minus_first) = (
+        floats(&table, "value"),
+        floats(&table, "rank"),
+        floats(&table, "group_median"),
+        floats(&table, "minus_first"),
+    );
+    for id in ids {
+        let i = (0..table.height())
+            .find(|&i| tids[i] == id && nodes[i] == "health")
+            .unwrap();
+        assert!(
+            (values[i].unwrap() - value_of(id)).abs() < 1e-9,
+            "{id} value"
+        );
+        assert_eq!(ranks[i], Some(rank_of(id) as f64), "{id} rank");
+        assert!(
+            (medians[i].unwrap() - median_of(id)).abs() < 1e-9,
+            "{id} median"
+        );
+        assert!(
+            (minus_first[i].unwrap() - (value_of(id) - value_of(ids[0]))).abs() < 1e-9,
+            "{id} difference"
+        );
+    }
+}

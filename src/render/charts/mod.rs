@@ -4,6 +4,7 @@
 //! the same picture, and the same figure always gives the same bytes.
 
 pub mod bars;
+pub mod dots;
 pub mod heatmap;
 pub mod map;
 pub mod radar;
@@ -47,6 +48,7 @@ pub enum Chart {
     Scatter(xy::Scatter),
     Trend(xy::Trend),
     Map(map::MapChart),
+    Dots(dots::Dots),
 }
 
 /// One chart of the pack.
@@ -72,6 +74,7 @@ impl Figure {
             Chart::Scatter(_) => 760,
             Chart::Trend(_) => 680,
             Chart::Map(c) => c.height(),
+            Chart::Dots(c) => c.height(),
         };
         (WIDTH, (h + footer) as u32)
     }
@@ -140,6 +143,7 @@ fn draw<DB: DrawingBackend>(fig: &Figure, c: &Canvas<'_, DB>) -> R<DB> {
         Chart::Scatter(x) => x.draw(c, inner),
         Chart::Trend(x) => x.draw(c, inner),
         Chart::Map(x) => x.draw(c, inner),
+        Chart::Dots(x) => x.draw(c, inner),
     }
 }
 
