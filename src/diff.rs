@@ -460,7 +460,7 @@ fn flatten(t: &toml::Table) -> BTreeMap<String, String> {
 
 /// "goalposts of 2 indicators, weights of 1 node, …" from changed keys.
 fn describe_settings(s: &[ChangedSetting]) -> String {
-    let mut kinds: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut kinds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for c in s {
         let parts: Vec<&str> = c.key.split('.').collect();
         let last = *parts.last().unwrap_or(&"");
@@ -470,16 +470,27 @@ fn describe_settings(s: &[ChangedSetting]) -> String {
             c.key.clone()
         };
         let kind = match last {
-            "utopia" | "dystopia" | "goalposts" | "cap_max" | "cap_min" | "target" => "goalposts",
-            "weight" => "weights",
-            "method" | "p" | "min_share" | "aggregation" | "normalisation" => "methods",
-            _ => "other settings",
+            "utopia" | "dystopia" | "goalposts" | "cap_max" | "cap_min" | "target" => {
+                "goalposts".to_owned()
+            }
+            "weight" => "weights".to_owned(),
+            "method" | "p" | "min_share" | "aggregation" | "normalisation" => {
+                "methods".to_owned()
+            }
+            // Anything else by the table it is in: "[anchoring]", "[charts]"…
+            _ => format!("[{}]", parts[0]),
         };
         kinds.entry(kind).or_default().insert(owner);
     }
     kinds
         .iter()
-        .map(|(k, owners)| format!("{k} of {}", owners.len()))
+        .map(|(k, owners)| {
+            if k.starts_with('[') {
+                k.clone()
+            } else {
+                format!("{k} of {}", owners.len())
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
