@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use polars::prelude::*;
-use serde::Serialize;
 
 use crate::plan::{Level, Plan};
-use crate::render::charts::{Chart, Figure, Frame, dots::Dots};
+pub use crate::render::compare::{Comparison, Row, Territory, figure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
@@ -21,32 +20,6 @@ pub enum CompareError {
     },
     #[error("{0}")]
     Territories(String),
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Territory {
-    pub id: String,
-    pub name: String,
-    pub group: Option<String>,
-}
-
-/// One node, for every territory compared.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub level: String,
-    pub node_id: String,
-    pub node_name: String,
-    pub values: Vec<Option<f64>>,
-    pub ranks: Vec<Option<u32>>,
-    /// Median of the other territories of each territory's group.
-    pub group_medians: Vec<Option<f64>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    pub year: Option<i64>,
-    pub territories: Vec<Territory>,
-    pub rows: Vec<Row>,
 }
 
 /// Compares `ids` in the run at `dir`, for `year` (default: the latest), over the
@@ -246,50 +219,4 @@ pub fn table(c: &Comparison) -> PolarsResult<DataFrame> {
         ));
     }
     DataFrame::new(n, columns)
-}
-
-/// The dot plot of a comparison: components (and the index and dimensions above them).
-pub fn figure(c: &Comparison, source: &str) -> Figure {
-    let names: Vec<String> = c.territories.iter().map(|t| t.name.clone()).collect();
-    let rows: Vec<&Row> = c.rows.iter().filter(|r| r.level != "indicator").collect();
-    Figure {
-        stem: format!(
-            "compare_{}",
-            c.territories
-                .iter()
-                .map(|t| crate::render::style::file_stem(&t.id))
-                .collect::<Vec<_>>()
-                .join("_")
-        ),
-        frame: Frame {
-            title: format!("{} compared", names.join(", ")),
-            subtitle: format!(
-                "Scores 0–100{}; grey rings: the median of the other territories of each one's group",
-                c.year.map_or(String::new(), |y| format!(", {y}"))
-            ),
-            notes: Vec::new(),
-            source: source.to_owned(),
-        },
-        chart: Chart::Dots(Dots {
-            rows: rows
-                .iter()
-                .map(|r| match r.level.as_str() {
-                    "index" => r.node_name.clone(),
-                    "dimension" => format!("  {}", r.node_name),
-                    _ => format!("    {}", r.node_name),
-                })
-                .collect(),
-            series: c
-                .territories
-                .iter()
-                .enumerate()
-                .map(|(k, t)| (t.name.clone(), rows.iter().map(|r| r.values[k]).collect()))
-                .collect(),
-            medians: (0..c.territories.len())
-                .map(|k| rows.iter().map(|r| r.group_medians[k]).collect())
-                .collect(),
-            median_label: "median of the other territories of the same group".into(),
-        }),
-        caption: format!("{} side by side", names.join(", ")),
-    }
 }

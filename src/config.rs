@@ -799,6 +799,9 @@ pub struct ChartsConfig {
     pub levels: Option<Vec<Spanned<Level>>>,
     /// Territories with a radar chart and a profile page: a list of ids, or "all".
     pub profiles: Option<Spanned<Profiles>>,
+    /// Comparison pages: each a list of two or more territory ids shown side by side.
+    #[serde(default)]
+    pub compare: Vec<Spanned<Vec<String>>>,
     /// Reference drawn on the radar: the median of the territory's `group` (default
     /// when the pipeline has a group column) or of `all` territories.
     pub peers: Option<Spanned<Peers>>,

@@ -474,9 +474,7 @@ fn describe_settings(s: &[ChangedSetting]) -> String {
                 "goalposts".to_owned()
             }
             "weight" => "weights".to_owned(),
-            "method" | "p" | "min_share" | "aggregation" | "normalisation" => {
-                "methods".to_owned()
-            }
+            "method" | "p" | "min_share" | "aggregation" | "normalisation" => "methods".to_owned(),
             // Anything else by the table it is in: "[anchoring]", "[charts]"…
             _ => format!("[{}]", parts[0]),
         };

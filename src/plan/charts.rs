@@ -40,6 +40,8 @@ pub struct ChartsPlan {
     /// Levels with rankings and maps, from the top.
     pub levels: Vec<Level>,
     pub profiles: ProfileSelection,
+    /// Comparison pages: territory ids, each set with where it was declared.
+    pub compare: Vec<(Vec<String>, Location)>,
     pub peers: Peers,
     pub year: Option<(i64, Location)>,
     pub per_page: usize,
@@ -130,6 +132,20 @@ pub(crate) fn resolve(
             .collect(),
     };
 
+    let mut compare = Vec::new();
+    for set in &c.compare {
+        let ids: Vec<String> = set.get_ref().iter().map(|s| s.trim().to_owned()).collect();
+        if ids.len() < 2 {
+            r.problem(
+                r.at(set),
+                "[charts] compare: each comparison needs two or more territory ids",
+            );
+        } else if index.is_none() {
+            r.problem(r.at(set), "[charts] compare needs an [index]");
+        } else {
+            compare.push((ids, r.at(set)));
+        }
+    }
     let levels = match &c.levels {
         None => vec![Level::Index, Level::Dimension],
         Some(list) => {
@@ -218,6 +234,7 @@ pub(crate) fn resolve(
         kinds,
         levels,
         profiles,
+        compare,
         peers,
         year: c.year.as_ref().map(|y| (*y.get_ref(), r.at(y))),
         per_page,

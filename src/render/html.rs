@@ -140,6 +140,68 @@ pub(super) fn pages(x: &Inputs<'_>, figures: &[Figure]) -> Vec<(String, Vec<u8>)
         }
     }
 
+    // Comparison pages.
+    let mut compare_links = Vec::new();
+    for c in &x.comparisons {
+        let stem = c
+            .territories
+            .iter()
+            .map(|t| style::file_stem(&t.id))
+            .collect::<Vec<_>>()
+            .join("_");
+        let names: Vec<String> = c.territories.iter().map(|t| t.name.clone()).collect();
+        let heading = names.join(" · ");
+        let mut p = head(&format!("{heading} — {}", x.pipeline.name));
+        let _ = write!(
+            p,
+            "<header><h1>{}</h1><p class=\"muted\">{}{} · <a href=\"../index.html\">back to the chart pack</a></p></header>\n<main>\n",
+            esc(&heading),
+            esc(&c
+                .territories
+                .iter()
+                .map(|t| t.id.clone())
+                .collect::<Vec<_>>()
+                .join(", ")),
+            c.year.map_or(String::new(), |y| format!(" · {y}")),
+        );
+        for f in figures
+            .iter()
+            .filter(|f| f.stem == format!("compare/{stem}"))
+        {
+            p.push_str(&figure(f, "../"));
+        }
+        p.push_str("<h2>Scores, ranks and group medians</h2>\n<table><tr><th>node</th>");
+        for t in &c.territories {
+            let _ = write!(
+                p,
+                "<th>{}</th><th>rank</th><th>median of its group</th>",
+                esc(&t.name)
+            );
+        }
+        p.push_str("</tr>\n");
+        for r in &c.rows {
+            let indent = match r.level.as_str() {
+                "index" => "",
+                "dimension" => "&nbsp;&nbsp;",
+                _ => "&nbsp;&nbsp;&nbsp;&nbsp;",
+            };
+            let _ = write!(p, "<tr><td>{indent}{}</td>", esc(&r.node_name));
+            for k in 0..c.territories.len() {
+                let _ = write!(
+                    p,
+                    "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+                    r.values[k].map_or("–".into(), style::score),
+                    r.ranks[k].map_or("–".into(), |v| v.to_string()),
+                    r.group_medians[k].map_or("–".into(), style::score),
+                );
+            }
+            p.push_str("</tr>\n");
+        }
+        p.push_str("</table>\n</main>\n</body>\n</html>\n");
+        out.push((format!("compare/{stem}.html"), p.into_bytes()));
+        compare_links.push((stem, heading));
+    }
+
     // The index page.
     let mut s = head(&title);
     let _ = write!(
@@ -167,6 +229,9 @@ pub(super) fn pages(x: &Inputs<'_>, figures: &[Figure]) -> Vec<(String, Vec<u8>)
     if !profile_links.is_empty() {
         s.push_str("<a href=\"#profiles\">Territory profiles</a>");
     }
+    if !compare_links.is_empty() {
+        s.push_str("<a href=\"#comparisons\">Comparisons</a>");
+    }
     s.push_str("</nav></header>\n<main>\n");
     for (id, name, prefix) in &sections {
         let chosen: Vec<&Figure> = figures
@@ -188,6 +253,17 @@ pub(super) fn pages(x: &Inputs<'_>, figures: &[Figure]) -> Vec<(String, Vec<u8>)
                 s,
                 "<li><a href=\"profiles/{stem}.html\">{}</a></li>",
                 esc(name)
+            );
+        }
+        s.push_str("</ul>\n");
+    }
+    if !compare_links.is_empty() {
+        s.push_str("<h2 id=\"comparisons\">Comparisons</h2>\n<ul>\n");
+        for (stem, heading) in &compare_links {
+            let _ = writeln!(
+                s,
+                "<li><a href=\"compare/{stem}.html\">{}</a></li>",
+                esc(heading)
             );
         }
         s.push_str("</ul>\n");

@@ -9,6 +9,7 @@
 //! rendering only changes when, not what, each file is.
 
 pub mod charts;
+pub mod compare;
 pub mod data;
 pub mod geo;
 mod html;
@@ -70,6 +71,8 @@ struct Inputs<'a> {
     year: usize,
     rci: Option<RciResults>,
     profiles: Vec<usize>,
+    /// `[charts] compare`: territories side by side, one page each.
+    comparisons: Vec<compare::Comparison>,
     covariate: Option<crate::load::Covariate>,
     map: Option<(Vec<geo::Feature>, Vec<Option<usize>>)>,
     warnings: Vec<String>,
@@ -287,6 +290,18 @@ fn inputs<'a>(
     if !problems.is_empty() {
         return Err(RenderError::Problems(Problems(problems)));
     }
+    let mut comparisons = Vec::new();
+    if let Some(ix) = index {
+        for (ids, at) in &plan.compare {
+            match compare::from_results(ix, ids, year) {
+                Ok(c) => comparisons.push(c),
+                Err(message) => problems.push(Problem::new(at.clone(), message)),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(RenderError::Problems(Problems(problems)));
+    }
     Ok(Inputs {
         pipeline,
         plan,
@@ -294,6 +309,7 @@ fn inputs<'a>(
         year,
         rci,
         profiles,
+        comparisons,
         covariate,
         map,
         warnings,
@@ -624,6 +640,11 @@ fn figures(x: &Inputs<'_>) -> Vec<Figure> {
                         .map(|f| (Section::Profile, f)),
                 );
             }
+        }
+        for c in &x.comparisons {
+            let mut f = compare::figure(c, &x.plan.source_line);
+            f.stem = format!("compare/{}", f.stem.trim_start_matches("compare_"));
+            out.push((Section::Profile, f));
         }
     }
 

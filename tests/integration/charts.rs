@@ -220,13 +220,15 @@ main().catch(e => { document.getElementById('result').textContent = 'ERROR ' + e
 /// Loads `index.html` and every profile page of a pack; returns (pages, images, links).
 fn check_in_chromium(chromium: &Path, charts: &Path) -> (usize, usize, usize) {
     let mut pages = vec![charts.join("index.html")];
-    if let Ok(entries) = std::fs::read_dir(charts.join("profiles")) {
-        let mut profiles: Vec<PathBuf> = entries
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "html"))
-            .collect();
-        profiles.sort();
-        pages.extend(profiles);
+    for folder in ["profiles", "compare"] {
+        if let Ok(entries) = std::fs::read_dir(charts.join(folder)) {
+            let mut found: Vec<PathBuf> = entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "html"))
+                .collect();
+            found.sort();
+            pages.extend(found);
+        }
     }
     let urls: Vec<String> = pages
         .iter()
@@ -294,6 +296,22 @@ fn every_image_loads_and_no_link_is_broken_in_chromium() {
         images >= 30 && links >= 100,
         "{images} images, {links} links"
     );
+    // The demo pack, with its comparison page: every image and link resolves.
+    let demo = TempDir::new("demo-pack");
+    let o = bienvivre(
+        &root(),
+        &[
+            "run",
+            "pipelines/demo.toml",
+            "-q",
+            "-o",
+            demo.join("out").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (pages, images, _) = check_in_chromium(&chromium, &demo.join("out/charts"));
+    assert_eq!(pages, 5, "index, three profiles and a comparison");
+    assert!(images >= 15, "{images} images");
     // A relational-capability pack too.
     shared("afrobarometer_r1/mali.csv");
     let dir = TempDir::new("rci-pack");
@@ -560,5 +578,59 @@ fn failed_plot_leaves_the_previous_pack_untouched() {
     assert!(
         before == files(&dir.join("out")),
         "a failed run changed the outputs"
+    );
+}
+
+#[test]
+fn comparison_pages_are_linked_from_the_index() {
+    let dir = TempDir::new("pack-compare");
+    let o = bienvivre(
+        &root(),
+        &[
+            "run",
+            "pipelines/demo.toml",
+            "-q",
+            "-o",
+            dir.join("out").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let charts = dir.join("out/charts");
+    let index = std::fs::read_to_string(charts.join("index.html")).unwrap();
+    assert!(
+        index.contains("<a href=\"compare/T00007_T00042_T00083.html\">"),
+        "{index}"
+    );
+    let page = std::fs::read_to_string(charts.join("compare/T00007_T00042_T00083.html")).unwrap();
+    assert!(
+        page.contains("<img src=\"../compare/T00007_T00042_T00083.png\""),
+        "{page}"
+    );
+    assert!(page.contains("median of its group"));
+    for ext in ["svg", "png"] {
+        assert!(
+            charts
+                .join(format!("compare/T00007_T00042_T00083.{ext}"))
+                .is_file()
+        );
+    }
+    // An unknown territory in a comparison is an error naming it.
+    let toml = std::fs::read_to_string(root().join("pipelines/demo.toml"))
+        .unwrap()
+        .replace(
+            "../data/demo.csv",
+            root().join("data/demo.csv").to_str().unwrap(),
+        )
+        .replace(
+            "[\"T00007\", \"T00042\", \"T00083\"]]",
+            "[\"T00007\", \"T99999\"]]",
+        );
+    dir.write("bad.toml", &toml);
+    let o = bienvivre(dir.path(), &["run", "bad.toml", "-o", "bad"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("compared territory \"T99999\" is not in the results"),
+        "{}",
+        stderr(&o)
     );
 }
