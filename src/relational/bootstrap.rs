@@ -13,15 +13,15 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use super::SUBGROUP;
 use super::cells::Cells;
-use super::{ALL, SUBGROUP};
 use crate::plan::rci::RciPlan;
 use crate::plan::{TERRITORY_ID, YEAR};
 use crate::stats::Rng;
 use crate::stats::{fnv1a, quantile};
 
-/// Group key of a table row: territory (or ALL), year, subgroup label.
-type Key = (String, Option<i64>, Option<String>);
+/// Group key of a table row: territory (None: the whole sample), year, subgroup label.
+type Key = (Option<String>, Option<i64>, Option<String>);
 
 /// Per replicate: Σω, Σω·s, Σω·c·poor.
 type Replicates = Vec<[f64; 3]>;
@@ -54,7 +54,7 @@ pub(super) fn intervals(
         let alpha = 1.0 - plan.confidence;
         for i in 0..n {
             let key = (
-                t.get(i).unwrap_or("").to_owned(),
+                t.get(i).map(str::to_owned),
                 y.get(i),
                 g.get(i).map(str::to_owned),
             );
@@ -132,21 +132,21 @@ fn replicate_sums(
         }
         merge(
             groups
-                .entry((ALL.to_owned(), *year, None))
+                .entry((None, *year, None))
                 .or_insert_with(|| vec![[0.0; 3]; b]),
             &total,
         );
-        groups.insert((territory.clone(), *year, None), total);
+        groups.insert((Some(territory.clone()), *year, None), total);
         for (k, reps) in by_label.into_iter().enumerate() {
             for (local, rep) in reps.into_iter().enumerate() {
                 let label = Some(cells.label_names[k][st.codes[k][local] as usize].clone());
                 merge(
                     groups
-                        .entry((ALL.to_owned(), *year, label.clone()))
+                        .entry((None, *year, label.clone()))
                         .or_insert_with(|| vec![[0.0; 3]; b]),
                     &rep,
                 );
-                groups.insert((territory.clone(), *year, label), rep);
+                groups.insert((Some(territory.clone()), *year, label), rep);
             }
         }
     }

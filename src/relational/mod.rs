@@ -32,7 +32,9 @@ use cells::Cells;
 
 const EPS: f64 = 1e-12;
 /// `territory_id` of the whole-sample rows.
-pub const ALL: &str = "ALL";
+/// `territory_name` of the whole-sample rows, whose `territory_id` is null: no id read
+/// from the data can be taken for them.
+pub const WHOLE_SAMPLE: &str = "(whole sample)";
 pub const SUBGROUP: &str = "subgroup";
 
 #[derive(Debug, thiserror::Error)]
@@ -187,15 +189,8 @@ fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<DataFrame, Problems> {
         .enumerate()
         .map(|(row, v)| {
             let v = v.map(str::trim).filter(|v| !v.is_empty());
-            match v {
-                None => cells.cell(raw, row, &plan.territory, "empty territory"),
-                Some(ALL) => cells.cell(
-                    raw,
-                    row,
-                    &plan.territory,
-                    format!("territory \"{ALL}\" is reserved for the whole sample"),
-                ),
-                _ => {}
+            if v.is_none() {
+                cells.cell(raw, row, &plan.territory, "empty territory");
             }
             v
         })
@@ -478,7 +473,7 @@ fn aggregate(plan: &RciPlan, scored: &DataFrame, cells: &Cells) -> PolarsResult<
             if territory {
                 col(TERRITORY_ID)
             } else {
-                lit(ALL).alias(TERRITORY_ID)
+                lit(NULL).cast(DataType::String).alias(TERRITORY_ID)
             },
             col(YEAR),
             match subgroup {
@@ -685,7 +680,10 @@ fn tidy(plan: &RciPlan, table: &DataFrame) -> PolarsResult<DataFrame> {
              }| {
                 table.clone().lazy().select([
                     col(TERRITORY_ID),
-                    lit(NULL).cast(DataType::String).alias("territory_name"),
+                    when(col("__is_all"))
+                        .then(lit(WHOLE_SAMPLE))
+                        .otherwise(lit(NULL).cast(DataType::String))
+                        .alias("territory_name"),
                     lit(NULL).cast(DataType::String).alias("group"),
                     col(YEAR),
                     lit(level).alias("level"),

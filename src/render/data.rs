@@ -8,7 +8,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::plan::{Level, Pipeline, Plan};
-use crate::relational::{ALL, SUBGROUP};
+use crate::relational::SUBGROUP;
 
 #[derive(Debug, Clone)]
 pub struct Territory {
@@ -200,7 +200,7 @@ impl RciResults {
             .filter(
                 col(SUBGROUP)
                     .is_null()
-                    .and(col("territory_id").neq(lit(ALL))),
+                    .and(col("territory_id").is_not_null()),
             )
             .collect()?;
         let ids = df.column("territory_id")?.str()?;
