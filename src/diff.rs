@@ -368,21 +368,23 @@ pub fn diff(
     })
 }
 
+/// The input files a manifest lists, path → SHA-256.
+pub fn manifest_files(m: &serde_json::Value) -> BTreeMap<String, String> {
+    m["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            Some((
+                f["path"].as_str()?.to_owned(),
+                f["sha256"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
 fn changed_files(a: &serde_json::Value, b: &serde_json::Value) -> Vec<ChangedFile> {
-    let files = |m: &serde_json::Value| -> BTreeMap<String, String> {
-        m["files"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| {
-                Some((
-                    f["path"].as_str()?.to_owned(),
-                    f["sha256"].as_str()?.to_owned(),
-                ))
-            })
-            .collect()
-    };
-    let (fa, fb) = (files(a), files(b));
+    let (fa, fb) = (manifest_files(a), manifest_files(b));
     let paths: BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
     paths
         .into_iter()

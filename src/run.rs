@@ -3,7 +3,6 @@
 //! ([`crate::compute`], [`crate::relational`], [`crate::render`]), then write once
 //! ([`crate::write`]). `validate` is `run` without the writing, so the two cannot drift.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -503,20 +502,10 @@ pub fn changed_inputs(a: &serde_json::Value, b: &serde_json::Value) -> Vec<Strin
     if a["pipeline"]["sha256"] != b["pipeline"]["sha256"] {
         out.push("config".to_owned());
     }
-    let files = |m: &serde_json::Value| -> BTreeMap<String, String> {
-        m["files"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| {
-                Some((
-                    f["path"].as_str()?.to_owned(),
-                    f["sha256"].as_str()?.to_owned(),
-                ))
-            })
-            .collect()
-    };
-    let (fa, fb) = (files(a), files(b));
+    let (fa, fb) = (
+        crate::diff::manifest_files(a),
+        crate::diff::manifest_files(b),
+    );
     for (path, sha) in &fb {
         match fa.get(path) {
             Some(before) if before == sha => {}

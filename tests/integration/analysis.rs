@@ -390,17 +390,7 @@ fn euspi_anchored_on_national_data_matches_the_official_scores() {
 #[test]
 fn compare_three_demo_territories_against_hand_computed_values() {
     let dir = TempDir::new("compare");
-    let o = bienvivre(
-        &root(),
-        &[
-            "run",
-            "pipelines/demo.toml",
-            "-q",
-            "-o",
-            dir.join("run").to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_into("pipelines/demo.toml", &dir.join("run"));
     let ids = ["T00007", "T00042", "T00083"];
     let o = bienvivre(
         &root(),

@@ -298,34 +298,14 @@ fn every_image_loads_and_no_link_is_broken_in_chromium() {
     );
     // The demo pack, with its comparison page: every image and link resolves.
     let demo = TempDir::new("demo-pack");
-    let o = bienvivre(
-        &root(),
-        &[
-            "run",
-            "pipelines/demo.toml",
-            "-q",
-            "-o",
-            demo.join("out").to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_into("pipelines/demo.toml", &demo.join("out"));
     let (pages, images, _) = check_in_chromium(&chromium, &demo.join("out/charts"));
     assert_eq!(pages, 5, "index, three profiles and a comparison");
     assert!(images >= 15, "{images} images");
     // A relational-capability pack too.
     shared("afrobarometer_r1/mali.csv");
     let dir = TempDir::new("rci-pack");
-    let o = bienvivre(
-        &root(),
-        &[
-            "run",
-            "pipelines/afrobarometer_r1_mali_rci.toml",
-            "-q",
-            "-o",
-            dir.join("out").to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_into("pipelines/afrobarometer_r1_mali_rci.toml", &dir.join("out"));
     let (_, images, _) = check_in_chromium(&chromium, &dir.join("out/charts"));
     assert_eq!(images, 2, "intervals and contributions");
 }
@@ -584,17 +564,7 @@ fn failed_plot_leaves_the_previous_pack_untouched() {
 #[test]
 fn comparison_pages_are_linked_from_the_index() {
     let dir = TempDir::new("pack-compare");
-    let o = bienvivre(
-        &root(),
-        &[
-            "run",
-            "pipelines/demo.toml",
-            "-q",
-            "-o",
-            dir.join("out").to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_into("pipelines/demo.toml", &dir.join("out"));
     let charts = dir.join("out/charts");
     let index = std::fs::read_to_string(charts.join("index.html")).unwrap();
     assert!(

@@ -73,6 +73,22 @@ pub fn bienvivre_threads(cwd: &Path, args: &[&str], one_thread: bool) -> Output 
     c.output().expect("run bienvivre")
 }
 
+/// Runs a pipeline of the project (path relative to the project root) quietly into `out`,
+/// and asserts that it succeeded.
+pub fn run_into(pipeline: &str, out: &Path) {
+    let o = bienvivre(
+        &root(),
+        &[
+            "run",
+            pipeline,
+            "-q",
+            "-o",
+            out.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert!(o.status.success(), "{pipeline}: {}", stderr(&o));
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
