@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::config::{ImputeMethod, ScreenOn};
 use crate::plan::{GROUP, Plan, Screening, TERRITORY_ID, YEAR};
+use crate::transform::exact_div;
 
 /// Column flagging the imputed cells of an indicator.
 pub fn flag_column(id: &str) -> String {
@@ -191,7 +192,7 @@ pub fn screen(
         .unwrap_or_else(|| lit(0.0));
     let with_share = frame
         .lazy()
-        .with_column((present / lit(total)).alias("__availability"))
+        .with_column(exact_div(present.clone(), lit(total), &present).alias("__availability"))
         .collect()?;
     let ids = with_share.column(TERRITORY_ID)?.str()?.clone();
     let years = with_share

@@ -357,9 +357,9 @@ pub fn rescale(plan: &Plan, resolved: &[ResolvedNormalisation]) -> Vec<Expr> {
                     // 100). Written with a positive denominator, so that x = dystopia
                     // gives +0, not −0, when the utopia lies below the dystopia.
                     let ratio = if utopia_below {
-                        (dt.clone() - v.clone()) / (dt - ut)
+                        transform::exact_div(dt.clone() - v.clone(), dt - ut, &v)
                     } else {
-                        (v.clone() - dt.clone()) / (ut - dt)
+                        transform::exact_div(v.clone() - dt.clone(), ut - dt, &v)
                     };
                     let e = ratio * lit(100.0);
                     if plan.clip {
@@ -369,17 +369,18 @@ pub fn rescale(plan: &Plan, resolved: &[ResolvedNormalisation]) -> Vec<Expr> {
                     }
                 }
                 Normalisation::MinMax { lo, hi } => {
-                    (v.clone() - min()) / (max() - min()) * lit(hi - lo) + lit(lo)
+                    transform::exact_div(v.clone() - min(), max() - min(), &v) * lit(hi - lo)
+                        + lit(lo)
                 }
                 Normalisation::ZScore { mean, sd } => {
                     let m = stat(|e| e.mean(), obs.map(|s| s.mean));
                     let s = stat(|e| e.std(1), obs.map(|s| s.sd));
-                    (v.clone() - m) / s * lit(sd) + lit(mean)
+                    transform::exact_div(v.clone() - m, s, &v) * lit(sd) + lit(mean)
                 }
                 Normalisation::Rank => rank(),
                 Normalisation::Percentile { lo, hi } => {
                     let n = window(v.clone().count()).cast(DataType::Float64);
-                    let share = (rank() - lit(1.0)) / (n - lit(1.0));
+                    let share = transform::exact_div(rank() - lit(1.0), n - lit(1.0), &v);
                     // The default range is written as before, to the bit.
                     if (lo, hi) == (0.0, 100.0) {
                         share * lit(100.0)
@@ -389,7 +390,8 @@ pub fn rescale(plan: &Plan, resolved: &[ResolvedNormalisation]) -> Vec<Expr> {
                 }
                 Normalisation::DistanceToTarget { target, cap } => {
                     let t = lit(target * sign(spec));
-                    let e = (lit(1.0) - (t.clone() - v.clone()) / (t - min())) * lit(100.0);
+                    let e = (lit(1.0) - transform::exact_div(t.clone() - v.clone(), t - min(), &v))
+                        * lit(100.0);
                     if cap {
                         transform::clip_max(e, 100.0)
                     } else {
@@ -397,7 +399,8 @@ pub fn rescale(plan: &Plan, resolved: &[ResolvedNormalisation]) -> Vec<Expr> {
                     }
                 }
                 Normalisation::DistanceToMax => {
-                    (lit(1.0) - (max() - v.clone()) / (max() - min())) * lit(100.0)
+                    (lit(1.0) - transform::exact_div(max() - v.clone(), max() - min(), &v))
+                        * lit(100.0)
                 }
             };
             e.alias(id)
@@ -499,6 +502,37 @@ mod tests {
 
     fn column(v: &[f64]) -> Vec<Vec<Option<f64>>> {
         v.iter().map(|x| vec![Some(*x)]).collect()
+    }
+
+    /// A value at its utopia scores exactly 100, at its dystopia exactly 0, and equal
+    /// ratios score equal across indicators. Polars divides by a constant by multiplying
+    /// with its reciprocal: 49·(1/49) is 0.9999999999999999, and 3·(1/5) ≠ 9·(1/15).
+    #[test]
+    fn goalposts_are_exact() {
+        let df = normalised(
+            &[
+                ("a", "higher_is_better", "utopia = 49\ndystopia = 0"),
+                ("b", "lower_is_better", "utopia = 0\ndystopia = 49"),
+                ("p", "higher_is_better", "utopia = 5\ndystopia = 0"),
+                ("q", "higher_is_better", "utopia = 15\ndystopia = 0"),
+                ("e", "higher_is_better", "goalposts = \"observed\""),
+            ],
+            &[
+                vec![Some(49.0), Some(0.0), Some(3.0), Some(9.0), Some(0.0)],
+                vec![Some(0.0), Some(49.0), Some(5.0), Some(15.0), Some(49.0)],
+                vec![Some(7.0), Some(7.0), Some(0.0), Some(0.0), Some(7.0)],
+            ],
+            None,
+            "global",
+        );
+        // Exact, not close: at the goalposts and for equal ratios.
+        assert_eq!(values(&df, "a")[..2], [100.0, 0.0]);
+        assert_eq!(values(&df, "b")[..2], [100.0, 0.0]);
+        assert_eq!(values(&df, "p")[1], 100.0);
+        assert_eq!(values(&df, "p")[0], values(&df, "q")[0], "3/5 and 9/15 tie");
+        assert_eq!(values(&df, "p")[0], 60.0);
+        assert_eq!(values(&df, "e")[1], 100.0);
+        assert_eq!(values(&df, "a")[2], values(&df, "e")[2], "7/49 both ways");
     }
 
     #[test]

@@ -125,6 +125,16 @@ pub fn expr(spec: &IndicatorSpec, column: &str) -> Expr {
     e
 }
 
+/// `num / den` with a true division. Polars divides a column by a constant by multiplying
+/// with the constant's reciprocal, which is not exact: 49·(1/49) = 0.9999999999999999, so a
+/// value at its utopia scored just under 100 and ranked below values clipped to 100, and
+/// equal ratios of two indicators (3/5, 9/15) scored differently. Adding `0·like` (a column
+/// of the frame, finite where it is not null) makes the denominator a column, divided
+/// element by element.
+pub fn exact_div(num: Expr, den: Expr, like: &Expr) -> Expr {
+    num / (like.clone() * lit(0.0) + den)
+}
+
 /// `min(e, m)`, nulls kept (polars' own clip needs a feature we otherwise do not use).
 pub fn clip_max(e: Expr, m: f64) -> Expr {
     when(e.clone().gt(lit(m))).then(lit(m)).otherwise(e)

@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod errors;
 mod euspi;
+mod exact;
 mod fuzz;
 mod helpers;
 mod kill;
