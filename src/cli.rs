@@ -82,6 +82,16 @@ pub enum Command {
         /// Compute nothing when the pipeline and its inputs are those of the latest run.
         #[arg(long)]
         skip_unchanged: bool,
+        #[command(flatten)]
+        fetch: FetchArgs,
+    },
+    /// Download (or revalidate) the pipeline's publishers' sources into the cache,
+    /// without computing: a nightly pre-fetch.
+    Fetch {
+        /// Pipeline file (TOML).
+        pipeline: PathBuf,
+        #[command(flatten)]
+        fetch: FetchArgs,
     },
     /// List the runs in a pipeline's history: id, time, changed inputs.
     Runs {
@@ -112,6 +122,8 @@ pub enum Command {
         /// The run's output directory (default: outputs/<pipeline id>/).
         #[arg(short, long)]
         output_dir: Option<PathBuf>,
+        #[command(flatten)]
+        fetch: FetchArgs,
     },
     /// Check a pipeline and its data without writing anything; lists every problem.
     Validate {
@@ -121,9 +133,43 @@ pub enum Command {
         /// outputs/<pipeline id>/).
         #[arg(short, long)]
         output_dir: Option<PathBuf>,
+        #[command(flatten)]
+        fetch: FetchArgs,
     },
     /// Generate seeded synthetic data (and optionally a pipeline for it).
     Generate(GenerateArgs),
+}
+
+/// How sources from publishers are fetched.
+#[derive(Debug, Args, Clone)]
+pub struct FetchArgs {
+    /// Use only the cache: never touch the network (a source with no cached copy is an
+    /// error).
+    #[arg(long, conflicts_with = "refresh")]
+    pub offline: bool,
+    /// Download every source again, ignoring the cache (which is then replaced).
+    #[arg(long)]
+    pub refresh: bool,
+    /// The download cache (default: the user's cache directory, e.g.
+    /// ~/.cache/bienvivre).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl FetchArgs {
+    fn options(&self) -> bienvivre::fetch::FetchOptions {
+        use bienvivre::fetch::Mode;
+        bienvivre::fetch::FetchOptions {
+            cache_dir: self.cache_dir.clone(),
+            mode: if self.offline {
+                Mode::Offline
+            } else if self.refresh {
+                Mode::Refresh
+            } else {
+                Mode::Normal
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -331,6 +377,7 @@ pub fn main(cli: Cli) -> ExitStatus {
 fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Run { .. } => "run",
+        Command::Fetch { .. } => "fetch",
         Command::Runs { .. } => "runs",
         Command::Diff(_) => "diff",
         Command::Compare(_) => "compare",
@@ -354,6 +401,7 @@ fn execute(cli: &Cli) -> ExitStatus {
             output_dir,
             wait,
             skip_unchanged,
+            fetch,
         } => run_cmd(
             cli,
             RunOptions {
@@ -361,8 +409,10 @@ fn execute(cli: &Cli) -> ExitStatus {
                 output_dir: output_dir.clone(),
                 wait: std::time::Duration::from_secs(*wait),
                 skip_unchanged: *skip_unchanged,
+                fetch: fetch.options(),
             },
         ),
+        Command::Fetch { pipeline, fetch } => fetch_cmd(cli, pipeline, fetch.options()),
         Command::Runs { pipeline } => runs_cmd(cli, pipeline),
         Command::Diff(args) => diff_cmd(cli, args),
         Command::Compare(args) => compare_cmd(cli, args),
@@ -374,11 +424,13 @@ fn execute(cli: &Cli) -> ExitStatus {
             pipeline,
             runs,
             output_dir,
-        } => uncertainty_cmd(cli, pipeline, *runs, output_dir.clone()),
+            fetch,
+        } => uncertainty_cmd(cli, pipeline, *runs, output_dir.clone(), fetch.options()),
         Command::Validate {
             pipeline,
             output_dir,
-        } => validate_cmd(cli, pipeline, output_dir.clone()),
+            fetch,
+        } => validate_cmd(cli, pipeline, output_dir.clone(), &fetch.options()),
         Command::Generate(args) => generate_cmd(cli, args),
     };
     match result {
@@ -719,11 +771,13 @@ fn uncertainty_cmd(
     pipeline: &Path,
     runs: Option<usize>,
     output_dir: Option<PathBuf>,
+    fetch: bienvivre::fetch::FetchOptions,
 ) -> Result<(), Failure> {
     let mut progress = progress_of(cli);
     let options = RunOptions {
         pipeline: pipeline.to_path_buf(),
         output_dir,
+        fetch,
         ..RunOptions::default()
     };
     let done = run::uncertainty(&options, runs, &mut progress)?;
@@ -749,8 +803,46 @@ fn uncertainty_cmd(
     Ok(())
 }
 
-fn validate_cmd(cli: &Cli, pipeline: &Path, output_dir: Option<PathBuf>) -> Result<(), Failure> {
-    let v = run::validate(pipeline, output_dir)?;
+fn fetch_cmd(
+    cli: &Cli,
+    pipeline: &Path,
+    options: bienvivre::fetch::FetchOptions,
+) -> Result<(), Failure> {
+    let mut progress = progress_of(cli);
+    let (fetched, cache) = run::fetch(pipeline, &options, &mut progress)?;
+    drop(progress);
+    for w in &fetched.warnings {
+        warn(cli, w);
+    }
+    let downloads = fetched.downloads();
+    summary_field("downloads", downloads.len());
+    if !cli.quiet {
+        for d in &downloads {
+            println!(
+                "  {:<7} {:>12} bytes  {}",
+                d.cache.to_string(),
+                d.bytes,
+                d.url
+            );
+        }
+        println!(
+            "{}: {} download(s) for {} source(s), cached in {}",
+            pipeline.display(),
+            downloads.len(),
+            fetched.sources.iter().flatten().count(),
+            cache.display()
+        );
+    }
+    Ok(())
+}
+
+fn validate_cmd(
+    cli: &Cli,
+    pipeline: &Path,
+    output_dir: Option<PathBuf>,
+    fetch: &bienvivre::fetch::FetchOptions,
+) -> Result<(), Failure> {
+    let v = run::validate(pipeline, output_dir, fetch)?;
     for w in &v.warnings {
         warn(cli, w);
     }

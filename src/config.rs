@@ -80,6 +80,8 @@ pub struct PipelineConfig {
     pub uncertainty: Option<Spanned<UncertaintyConfig>>,
     /// Shifting regional scores onto national ones (EU-SPI).
     pub anchoring: Option<Spanned<AnchoringConfig>>,
+    /// Territories aggregated into coarser ones before scoring.
+    pub rollup: Option<Spanned<RollupConfig>>,
     /// Where and how runs are kept.
     pub output: Option<Spanned<OutputConfig>>,
 }
@@ -195,6 +197,72 @@ pub struct TerritoryColumns {
     /// rank would push every territory below them down one place.
     #[serde(default)]
     pub unranked: Vec<Spanned<String>>,
+    /// Territory ids of every source in one case (`"upper"`: `fr10` → `FR10`).
+    pub id_case: Option<Spanned<IdCase>>,
+    /// Ids made only of digits are padded with leading zeros to this width (French
+    /// départements 2: `1` → `01`; communes 5: `1001` → `01001`).
+    pub id_width: Option<Spanned<usize>>,
+    /// Ids renamed in every source (`{ CY = "CY00" }`), after the case and the width.
+    pub id_aliases: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum IdCase {
+    Upper,
+    Lower,
+}
+
+/// `[rollup]`: the sources' territories aggregated into coarser ones (NUTS 3 → NUTS 2,
+/// communes → départements) before scoring.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollupConfig {
+    /// The parent of a territory is the start of its id, this many characters (NUTS 2 →
+    /// NUTS 1: 3).
+    pub prefix: Option<Spanned<usize>>,
+    /// Or a table giving each territory's parent.
+    pub mapping: Option<Spanned<MappingConfig>>,
+    /// The weights of weighted means (population…), by territory (and year).
+    pub weight: Option<Spanned<CovariateConfig>>,
+    /// How indicators not listed in `methods` are aggregated (default: `weighted_mean`
+    /// with a weight, else `mean`).
+    pub method: Option<Spanned<RollupMethod>>,
+    /// Per indicator id.
+    #[serde(default)]
+    pub methods: std::collections::BTreeMap<String, Spanned<RollupMethod>>,
+    /// The least share of a parent's units with a value for the parent to get one
+    /// (default 1: all of them).
+    pub min_coverage: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, strum::Display, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RollupMethod {
+    Sum,
+    Mean,
+    WeightedMean,
+}
+
+/// A table mapping territories to their parents (communes → EPCI).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingConfig {
+    pub path: Spanned<String>,
+    pub format: Option<Format>,
+    pub separator: Option<Spanned<String>>,
+    pub decimal: Option<Spanned<String>>,
+    pub thousands: Option<Spanned<String>>,
+    pub encoding: Option<Spanned<String>>,
+    pub sheet: Option<Spanned<String>>,
+    /// The column of the finer territories' ids.
+    pub territory: Spanned<String>,
+    /// The column of their parents' ids.
+    pub parent: Spanned<String>,
+    /// The column of the parents' names, if any.
+    pub name: Option<Spanned<String>>,
 }
 
 #[derive(
@@ -213,6 +281,71 @@ pub struct TerritoryColumns {
 pub enum Format {
     Csv,
     Parquet,
+    /// An Excel workbook (one sheet read).
+    Xlsx,
+    /// Eurostat's TSV (bulk `.tsv.gz` or `format=TSV`).
+    Tsv,
+    /// JSON-stat (Eurostat's Statistics API).
+    Json,
+}
+
+/// Where a source's data comes from.
+#[derive(
+    Debug,
+    Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum SourceKind {
+    /// A local CSV, Parquet or xlsx file.
+    #[default]
+    File,
+    /// A Eurostat dataset: the Statistics API (JSON-stat) or the bulk TSV.
+    Eurostat,
+    /// Any JSON-stat 2.0 dataset.
+    Jsonstat,
+    /// SDMX-CSV 1.0 or 2.x (OECD, Eurostat, INSEE, ECB…).
+    SdmxCsv,
+    /// World Bank indicators (API v2, JSON).
+    Worldbank,
+    /// A CSV, Parquet or xlsx file at a URL (data.gouv.fr exports…).
+    Http,
+}
+
+/// One code or several, as dimension filters are written (`sex = "T"`,
+/// `geo = ["FR10", "FRB0"]`, `time = 2020`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterCodes(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for FilterCodes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        fn one(v: &toml::Value) -> Option<String> {
+            match v {
+                toml::Value::String(s) => Some(s.clone()),
+                toml::Value::Integer(i) => Some(i.to_string()),
+                _ => None,
+            }
+        }
+        let v = toml::Value::deserialize(d)?;
+        let codes = match &v {
+            toml::Value::Array(a) => a.iter().map(one).collect::<Option<Vec<_>>>(),
+            other => one(other).map(|c| vec![c]),
+        };
+        match codes {
+            Some(c) if !c.is_empty() => Ok(FilterCodes(c)),
+            _ => Err(serde::de::Error::custom(
+                "expected a code or a list of codes (text or whole numbers)",
+            )),
+        }
+    }
 }
 
 #[derive(
@@ -240,9 +373,45 @@ pub enum Layout {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// Relative to the pipeline file's directory.
-    pub path: Spanned<String>,
-    pub format: Option<Format>,
+    /// Where the data comes from (default: a local file).
+    pub kind: Option<Spanned<SourceKind>>,
+    /// A local file, relative to the pipeline file's directory.
+    pub path: Option<Spanned<String>>,
+    /// The URL of a `jsonstat`, `sdmx_csv` or `http` source.
+    pub url: Option<Spanned<String>>,
+    /// The API's base URL, to use a mirror, a proxy or a test server.
+    pub base_url: Option<Spanned<String>>,
+    /// Eurostat: the dataset code (`nama_10r_2gdp`).
+    pub dataset: Option<Spanned<String>>,
+    /// Dimension filters (`unit = "EUR_HAB"`, `geo = ["FR10", "FRB0"]`, Eurostat's
+    /// `geoLevel`, `sinceTimePeriod`…): sent to the API where it takes them, and applied to
+    /// what comes back in every case.
+    pub filters: Option<Spanned<std::collections::BTreeMap<String, FilterCodes>>>,
+    /// World Bank: the indicator codes (`NY.GDP.PCAP.CD`).
+    pub indicators: Option<Spanned<Vec<String>>>,
+    /// World Bank: ISO3 country codes (default: all).
+    pub countries: Option<Spanned<Vec<String>>>,
+    /// Extra query parameters sent as written (World Bank `date = "2015:2022"`…).
+    pub query: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// The dimension holding the territory (default: `geo`, the JSON-stat geo role,
+    /// `REF_AREA`, or the World Bank's `country`).
+    pub territory: Option<Spanned<String>>,
+    /// The dimension holding the year (default: `time`, `TIME_PERIOD`, the time role, or
+    /// the World Bank's `date`).
+    pub time: Option<Spanned<String>>,
+    /// The indicator code every value of the source takes, when the filters leave one
+    /// series per territory (default for Eurostat: the dataset code).
+    pub indicator: Option<Spanned<String>>,
+    /// Seconds to wait for an answer (default 60).
+    pub timeout: Option<Spanned<f64>>,
+    /// Retries after a failed request (5xx, 429, timeout, dropped connection; default 3).
+    pub retries: Option<Spanned<u32>>,
+    /// xlsx: the sheet to read (default: the first).
+    pub sheet: Option<Spanned<String>>,
+    /// xlsx: the row holding the header, as Excel numbers it (default: the sheet's first);
+    /// the rows above are titles.
+    pub header_row: Option<Spanned<usize>>,
+    pub format: Option<Spanned<Format>>,
     /// CSV field separator, one character (default `,`).
     pub separator: Option<Spanned<String>>,
     /// CSV decimal mark, `.` (default) or `,`.
@@ -255,7 +424,8 @@ pub struct SourceConfig {
     pub missing_values: Option<Vec<String>>,
     #[serde(default)]
     pub layout: Layout,
-    /// Long layout: the column naming the indicator of each row.
+    /// Long layout: the column naming the indicator of each row; publishers' sources: the
+    /// dimension whose codes are the indicators (`na_item`, `unit`).
     pub indicator_column: Option<Spanned<String>>,
     /// Long layout: the column holding the value.
     pub value_column: Option<Spanned<String>>,

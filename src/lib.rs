@@ -4,7 +4,10 @@
 //! The data flows through one module per stage, and a module only imports the stages
 //! before it:
 //! [`config`] (the TOML as written) → [`plan`] (checked, resolved node table) →
-//! [`load`] (every input read once: sources, tables, surveys, maps; the one cell parser) →
+//! [`fetch`] (publishers' sources downloaded or revalidated through the cache, parsed by
+//! [`formats`] before they are cached) →
+//! [`load`] (every input read once: sources, tables, surveys, maps; the one cell parser;
+//! publishers' datasets mapped onto the pipeline; roll-ups) →
 //! [`transform`] (denomination, caps, logs, outlier treatment) and [`impute`] →
 //! [`normalise`] (raw → 0–100) → [`weight`] (explicit, equal, PCA) → [`aggregate`]
 //! (parents, ranks, the checks that no score is undefined) → [`anchor`] (regional scores
@@ -30,7 +33,9 @@ pub mod compute;
 pub mod config;
 pub mod diagnostic;
 pub mod diff;
+pub mod fetch;
 pub mod files;
+pub mod formats;
 pub mod impute;
 pub mod load;
 pub mod manifest;

@@ -26,6 +26,10 @@ pub struct Manifest {
     /// Every file the pipeline reads (sources, tables, surveys, maps), with its digest.
     pub files: Vec<FileDigest>,
     pub inputs: Vec<InputDigest>,
+    /// Every download of the publishers' sources: URL, retrieval time, bytes, SHA-256,
+    /// HTTP status and how the cache served it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub downloads: Vec<crate::fetch::Download>,
     /// The composite index part, when the pipeline has one.
     pub index: Option<IndexManifest>,
     /// The relational capability part, when the pipeline has one.
@@ -97,6 +101,13 @@ pub struct IndexManifest {
     pub anchoring: Option<AnchoringManifest>,
     pub normalisation: Vec<ResolvedNormalisation>,
     pub missing_data: MissingData,
+    /// Publishers' flags per indicator (`p` provisional, `e` estimated, `b` break, `u` low
+    /// reliability, `c` confidential, `:` not published…): how many values carried each.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<String, BTreeMap<String, usize>>,
+    /// `[rollup]`: how the sources' territories were aggregated, and their coverage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<crate::load::rollup::RollupSummary>,
 }
 
 #[derive(Debug, Serialize)]
@@ -199,6 +210,8 @@ pub fn index_manifest_of(
             dimensions: plan.nodes_at(Level::Dimension).count(),
         },
         preparation: computed.preparation.clone(),
+        flags: BTreeMap::new(),
+        rollup: None,
         pca_weights: computed.weights.clone(),
         anchoring: plan.anchoring.as_ref().map(|a| AnchoringManifest {
             level: a.level.as_str(),

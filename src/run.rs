@@ -29,6 +29,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Plan(Problems),
+    #[error("{0}")]
+    Fetch(Problems),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
@@ -63,7 +65,7 @@ impl Error {
     pub fn problems(&self) -> Option<&[Problem]> {
         let list = match self {
             Error::Config(ConfigError::Parse(p)) => return Some(std::slice::from_ref(p)),
-            Error::Config(ConfigError::Values(p)) | Error::Plan(p) => p,
+            Error::Config(ConfigError::Values(p)) | Error::Plan(p) | Error::Fetch(p) => p,
             Error::Load(LoadError::Problems(p)) => p,
             Error::Compute(ComputeError::Problems(p)) => p,
             Error::Compute(ComputeError::Normalise(
@@ -87,6 +89,8 @@ pub struct RunOptions {
     pub wait: std::time::Duration,
     /// Do nothing when inputs and config fingerprint as the latest run's.
     pub skip_unchanged: bool,
+    /// The network and the cache, for downloaded sources.
+    pub fetch: crate::fetch::FetchOptions,
 }
 
 /// What a finished run reports.
@@ -155,7 +159,11 @@ pub struct Validated {
 /// computing and shaping of outputs as `run` (so whatever `run` would reject, this rejects),
 /// and the output directory `run` would write to. When the pipeline file has errors, the
 /// data files it names are still read, so their problems are listed in the same pass.
-pub fn validate(path: &Path, output_dir: Option<PathBuf>) -> Result<Validated, Error> {
+pub fn validate(
+    path: &Path,
+    output_dir: Option<PathBuf>,
+    fetch: &crate::fetch::FetchOptions,
+) -> Result<Validated, Error> {
     let loaded = match config::load(path) {
         Ok(l) => l,
         Err(e) => {
@@ -189,7 +197,8 @@ pub fn validate(path: &Path, output_dir: Option<PathBuf>) -> Result<Validated, E
             history_of(&pipeline).check()?;
         }
     }
-    let inputs = load::load(&pipeline)?;
+    let fetched = fetch_sources(&pipeline, fetch, &mut Progress::hidden())?;
+    let inputs = load::load(&pipeline, fetched.as_ref())?;
     let built = build(&pipeline, inputs, &mut Progress::hidden())?;
     let m = built.manifest;
     Ok(Validated {
@@ -198,6 +207,44 @@ pub fn validate(path: &Path, output_dir: Option<PathBuf>) -> Result<Validated, E
         warnings: m.warnings,
         pipeline,
     })
+}
+
+/// Fetches the downloaded sources of a pipeline (None when it has none).
+pub fn fetch_sources(
+    pipeline: &Pipeline,
+    options: &crate::fetch::FetchOptions,
+    progress: &mut Progress,
+) -> Result<Option<crate::fetch::Fetched>, Error> {
+    let Some(plan) = &pipeline.index else {
+        return Ok(None);
+    };
+    let remote = plan.sources.iter().filter(|s| s.remote.is_some()).count();
+    if remote == 0 {
+        return Ok(None);
+    }
+    progress.stage("fetch", format!("{remote} source(s)"));
+    let mut fetcher =
+        crate::fetch::Fetcher::new(options).map_err(|p| Error::Fetch(Problems(vec![p])))?;
+    crate::fetch::fetch_plan(plan, &mut fetcher)
+        .map(Some)
+        .map_err(Error::Fetch)
+}
+
+/// `bienvivre fetch`: fills the cache with the pipeline's downloads, computing nothing.
+/// Returns what was fetched and the cache directory.
+pub fn fetch(
+    path: &Path,
+    options: &crate::fetch::FetchOptions,
+    progress: &mut Progress,
+) -> Result<(crate::fetch::Fetched, PathBuf), Error> {
+    progress.stage("plan", path.display().to_string());
+    let pipeline = load_pipeline(path)?;
+    let cache = crate::fetch::Fetcher::new(options)
+        .map_err(|p| Error::Fetch(Problems(vec![p])))?
+        .cache
+        .dir;
+    let fetched = fetch_sources(&pipeline, options, progress)?.unwrap_or_default();
+    Ok((fetched, cache))
 }
 
 /// Problems of the data files a pipeline names, read on their own.
@@ -218,7 +265,15 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
     progress.stage("plan", options.pipeline.display().to_string());
     let started = std::time::SystemTime::now();
     let pipeline = load_pipeline(&options.pipeline)?;
-    let (fingerprint, files) = load::fingerprint(&pipeline);
+    // A wrong target is refused before anything is fetched.
+    match &options.output_dir {
+        Some(dir) => target_of(&pipeline, dir.clone(), "run").check()?,
+        None => {
+            history_of(&pipeline).check()?;
+        }
+    }
+    let fetched = fetch_sources(&pipeline, &options.fetch, progress)?;
+    let (fingerprint, files) = load::fingerprint(&pipeline, fetched.as_ref());
     let files: Vec<FileDigest> = files
         .into_iter()
         .map(|(p, sha256)| FileDigest {
@@ -256,7 +311,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
             };
             let _lock = write::history::lock_nearest(&parent, options.wait)?;
             progress.stage("load", format!("{} input file(s)", pipeline.files().len()));
-            let inputs = load::load(&pipeline)?;
+            let inputs = load::load(&pipeline, fetched.as_ref())?;
             let Built { outputs, manifest } = build(&pipeline, inputs, progress)?;
             progress.stage("write", dir.display().to_string());
             let id = format!("{}-{tag}", crate::clock::run_time(started));
@@ -292,7 +347,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
                 });
             }
             progress.stage("load", format!("{} input file(s)", pipeline.files().len()));
-            let inputs = load::load(&pipeline)?;
+            let inputs = load::load(&pipeline, fetched.as_ref())?;
             let Built { outputs, manifest } = build(&pipeline, inputs, progress)?;
             let id = history.new_id(started, &tag);
             progress.stage(
@@ -541,8 +596,10 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
         index: index_inputs,
         survey,
         charts: chart_inputs,
+        downloads,
+        fetch_warnings,
     } = inputs;
-    let mut warnings = Vec::new();
+    let mut warnings = fetch_warnings;
     let mut index_manifest = None;
     let mut analysis_manifest = None;
     let mut wide: Option<DataFrame> = None;
@@ -565,7 +622,13 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
         warnings.extend(computed.warnings.iter().cloned());
         let missing = write::missing_scores(plan, &computed.frame)?;
         wide = Some(write::wide_scores(plan, &computed.frame)?);
-        index_manifest = Some(index_manifest_of(plan, &computed, &missing)?);
+        let mut m = index_manifest_of(plan, &computed, &missing)?;
+        m.flags = ix.table.flags.clone();
+        if let Some(r) = &ix.rollup {
+            m.rollup = Some(r.summary.clone());
+            outputs.push(Output::Csv("rollup.csv", r.coverage.clone()));
+        }
+        index_manifest = Some(m);
         if pipeline.charts.is_some() {
             let long = write::long_scores(plan, &computed.frame)?;
             results.index = Some(IndexResults::from_scores(plan, &long)?);
@@ -704,6 +767,7 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
         outputs: Vec::new(),
         fingerprint: String::new(),
         files: Vec::new(),
+        downloads,
         run: Default::default(),
     };
     manifest.outputs = outputs
@@ -766,8 +830,9 @@ pub fn uncertainty(
         .join("uncertainty");
     let target = target_of(&pipeline, dir.clone(), "uncertainty");
     target.check()?;
+    let fetched = fetch_sources(&pipeline, &options.fetch, progress)?;
     progress.stage("load", format!("{} source(s)", plan.sources.len()));
-    let inputs = load::load_index(plan)?;
+    let inputs = load::load_index(plan, fetched.as_ref())?;
     progress.stage("runs", format!("{} runs", u.runs));
     let tick = progress.ticker();
     let total = u.runs;

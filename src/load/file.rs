@@ -107,6 +107,16 @@ pub fn read_file(file: &FileRef, options: &ReadOptions<'_>) -> Result<RawFile, P
         };
         Problem::new(file.declared_at.clone(), what)
     })?;
+    read_bytes(file, stored, options)
+}
+
+/// Parses a file's bytes, as stored (a download's body, or a file read): `file.path`
+/// names it in messages.
+pub fn read_bytes(
+    file: &FileRef,
+    stored: Vec<u8>,
+    options: &ReadOptions<'_>,
+) -> Result<RawFile, Problem> {
     let sha256 = crate::files::sha256_hex(&stored);
     let len = stored.len() as u64;
     let here = Location::data_file(&file.path);
@@ -133,6 +143,16 @@ pub fn read_file(file: &FileRef, options: &ReadOptions<'_>) -> Result<RawFile, P
             (t.df, Some(t.lines), t.bad_cells)
         }
         Format::Parquet => (read_parquet(&file.path, bytes)?, None, Vec::new()),
+        Format::Xlsx => {
+            let t = read_xlsx(file, bytes, number, options)?;
+            (t.df, Some(t.lines), t.bad_cells)
+        }
+        Format::Tsv | Format::Json => {
+            return Err(Problem::new(
+                file.declared_at.clone(),
+                format!("format \"{}\" is not a table format", file.format),
+            ));
+        }
     };
     if df.height() == 0 {
         return Err(Problem::new(
@@ -446,6 +466,205 @@ fn parse_csv(
     Ok(CsvTable {
         df,
         lines: row_lines,
+        bad_cells,
+    })
+}
+
+/// Reads one sheet of an xlsx workbook (the named one, or the first): the first row is
+/// the header, every cell text unless its column is asked as numbers (numbers then read
+/// as stored, text cells parsed with the cell parser, Excel errors such as `#N/A`
+/// reported). `lines` holds each row's number in the sheet, as Excel shows it.
+fn read_xlsx(
+    file: &FileRef,
+    bytes: Vec<u8>,
+    number: NumberFormat,
+    options: &ReadOptions<'_>,
+) -> Result<CsvTable, Problem> {
+    use calamine::{Data, Reader, Xlsx};
+    let path = &file.path;
+    let here = || Location::data_file(path);
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes))
+        .map_err(|e| Problem::new(here(), format!("cannot open the xlsx workbook: {e}")))?;
+    let names = book.sheet_names();
+    let sheet = match &file.sheet {
+        Some(s) => {
+            if !names.iter().any(|n| n == s) {
+                let mut p = Problem::new(
+                    file.declared_at.clone(),
+                    format!("{}: no sheet \"{s}\"", path.display()),
+                )
+                .with_help(format!("sheets: {}", names.join(", ")));
+                if let Some(c) = crate::diagnostic::closest(s, names.iter().map(String::as_str)) {
+                    p = p.with_help(format!(
+                        "did you mean \"{c}\"? sheets: {}",
+                        names.join(", ")
+                    ));
+                }
+                return Err(p);
+            }
+            s.clone()
+        }
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| Problem::new(here(), "the workbook has no sheet"))?,
+    };
+    let range = book
+        .worksheet_range(&sheet)
+        .map_err(|e| Problem::new(here(), format!("cannot read sheet \"{sheet}\": {e}")))?;
+    // Row numbers as Excel shows them: the range may start below row 1.
+    let first_used = range.start().map_or(0, |(r, _)| r) as usize + 1;
+    let skip = match file.header_row {
+        Some(h) if h < first_used => {
+            return Err(Problem::new(
+                file.declared_at.clone(),
+                format!(
+                    "{}: header_row = {h}, but sheet \"{sheet}\" starts at row {first_used}",
+                    path.display()
+                ),
+            ));
+        }
+        Some(h) => h - first_used,
+        None => 0,
+    };
+    let first_row = first_used + skip;
+    let mut rows = range.rows().skip(skip).enumerate();
+    let Some((_, head)) = rows.next() else {
+        return Err(Problem::new(
+            here(),
+            format!("sheet \"{sheet}\" is empty (no header, no rows)"),
+        ));
+    };
+    let text_of = |c: &Data| -> Option<String> {
+        match c {
+            Data::Empty => None,
+            Data::String(s) => Some(s.clone()),
+            Data::Float(f) => Some(f.to_string()),
+            Data::Int(i) => Some(i.to_string()),
+            Data::Bool(b) => Some(if *b { "TRUE" } else { "FALSE" }.to_owned()),
+            Data::DateTime(d) => Some(d.as_f64().to_string()),
+            Data::DateTimeIso(s) | Data::DurationIso(s) => Some(s.clone()),
+            Data::Error(e) => Some(e.to_string()),
+        }
+    };
+    let header: Vec<String> = head
+        .iter()
+        .map(|c| text_of(c).unwrap_or_default().trim().to_owned())
+        .collect();
+    // Trailing columns with no header and no data are the sheet's padding.
+    let mut width = header.len();
+    while width > 0 && header[width - 1].is_empty() {
+        width -= 1;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (k, name) in header[..width].iter().enumerate() {
+        if name.is_empty() {
+            return Err(Problem::new(
+                Location::data_line(path, first_row),
+                format!(
+                    "sheet \"{sheet}\": column {} has no name in the header",
+                    k + 1
+                ),
+            ));
+        }
+        if let Some(first) = seen.insert(name.as_str(), k) {
+            return Err(Problem::new(
+                Location::data_line(path, first_row),
+                format!(
+                    "the header names column \"{name}\" twice (columns {} and {})",
+                    first + 1,
+                    k + 1
+                ),
+            )
+            .with_help("rename one of them: every column name must be unique"));
+        }
+    }
+    let header = &header[..width];
+    let mut builders: Vec<Builder> = header
+        .iter()
+        .map(|name| {
+            if options.numeric.contains(name.as_str()) {
+                Builder::Number(Vec::new())
+            } else {
+                Builder::Text(StringChunkedBuilder::new(name.as_str().into(), 0))
+            }
+        })
+        .collect();
+    let mut lines = Vec::new();
+    let mut bad_cells = Vec::new();
+    let mut bad_per_column = vec![0usize; width];
+    let data: Vec<(usize, &[Data])> = rows.collect();
+    // Trailing blank rows are the sheet's padding too.
+    let last = data
+        .iter()
+        .rposition(|(_, r)| r.iter().any(|c| !matches!(c, Data::Empty)))
+        .map_or(0, |p| p + 1);
+    for &(k, r) in &data[..last] {
+        let row = lines.len();
+        lines.push(u32::try_from(first_row + k).unwrap_or(u32::MAX));
+        for (j, builder) in builders.iter_mut().enumerate() {
+            let c = r.get(j).unwrap_or(&Data::Empty);
+            match builder {
+                Builder::Text(b) => match text_of(c) {
+                    Some(t) if !t.is_empty() => b.append_value(&t),
+                    _ => b.append_null(),
+                },
+                Builder::Number(v) => {
+                    let parsed = match c {
+                        Data::Empty => Ok(None),
+                        Data::Float(f) => Ok(Some(*f)),
+                        Data::Int(i) => Ok(Some(*i as f64)),
+                        Data::String(s) => {
+                            let t = cell::trim(s);
+                            if cell::is_missing(t, options.missing) {
+                                Ok(None)
+                            } else {
+                                cell::number(t, number).map(Some)
+                            }
+                        }
+                        Data::Error(e) => Err(CellError::NotANumber {
+                            text: e.to_string(),
+                            hint: " (an Excel error value)",
+                        }),
+                        other => Err(CellError::NotANumber {
+                            text: text_of(other).unwrap_or_default(),
+                            hint: "",
+                        }),
+                    };
+                    match parsed {
+                        Ok(x) => v.push(x),
+                        Err(error) => {
+                            v.push(None);
+                            bad_per_column[j] += 1;
+                            if bad_per_column[j] <= MAX_CELL_PROBLEMS + 1 {
+                                bad_cells.push(BadCell {
+                                    row,
+                                    column: header[j].clone(),
+                                    error,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let height = lines.len();
+    let columns: Vec<Column> = header
+        .iter()
+        .zip(builders)
+        .map(|(name, b)| match b {
+            Builder::Text(b) => b.finish().into_column(),
+            Builder::Number(v) => {
+                Float64Chunked::from_iter_options(name.as_str().into(), v.into_iter()).into_column()
+            }
+        })
+        .collect();
+    let df = DataFrame::new(height, columns)
+        .map_err(|e| Problem::new(here(), format!("cannot build the table: {e}")))?;
+    Ok(CsvTable {
+        df,
+        lines,
         bad_cells,
     })
 }

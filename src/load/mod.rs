@@ -6,7 +6,9 @@
 //! sources joined into one frame ([`sources`]).
 
 pub mod cell;
+pub mod cube;
 pub mod file;
+pub mod rollup;
 pub mod sources;
 
 use std::collections::HashMap;
@@ -17,7 +19,7 @@ use crate::plan::charts::ChartsPlan;
 use crate::plan::rci::RciPlan;
 use crate::plan::{AnchoringPlan, Pipeline, Plan};
 
-pub use file::{BadCell, CellProblems, RawFile, ReadOptions, read_file};
+pub use file::{BadCell, CellProblems, RawFile, ReadOptions, read_bytes, read_file};
 pub use sources::{Covariate, IngestError as LoadError, InputSummary, Table};
 
 /// Everything a pipeline reads.
@@ -27,6 +29,10 @@ pub struct Inputs {
     /// Survey microdata, for the relational capability part.
     pub survey: Option<RawFile>,
     pub charts: ChartInputs,
+    /// The downloads the sources came from, for the manifest.
+    pub downloads: Vec<crate::fetch::Download>,
+    /// What fetching had to say (stale copies used…).
+    pub fetch_warnings: Vec<String>,
 }
 
 /// What the composite index is computed from.
@@ -37,6 +43,8 @@ pub struct IndexInputs {
     pub anchoring: Option<AnchoringInputs>,
     /// The scorecard's covariate (peers are the closest on it).
     pub scorecard: Option<Covariate>,
+    /// What `[rollup]` did, when the pipeline rolls territories up.
+    pub rollup: Option<rollup::RollupReport>,
 }
 
 /// National scores by (group id, year), then node id.
@@ -83,7 +91,10 @@ impl Inputs {
 /// and the tool's version: equal fingerprints mean a run computes the same outputs.
 /// Files that cannot be read are left out (the run then fails when loading them) and
 /// make the fingerprint None.
-pub fn fingerprint(pipeline: &Pipeline) -> (Option<String>, Vec<(std::path::PathBuf, String)>) {
+pub fn fingerprint(
+    pipeline: &Pipeline,
+    fetched: Option<&crate::fetch::Fetched>,
+) -> (Option<String>, Vec<(std::path::PathBuf, String)>) {
     use sha2::{Digest, Sha256};
     let mut files: Vec<(std::path::PathBuf, String)> = Vec::new();
     let mut complete = true;
@@ -94,6 +105,12 @@ pub fn fingerprint(pipeline: &Pipeline) -> (Option<String>, Vec<(std::path::Path
         match crate::files::read_regular(&path) {
             Ok(bytes) => files.push((path, crate::files::sha256_hex(&bytes))),
             Err(_) => complete = false,
+        }
+    }
+    // Downloads count by their bodies: an unchanged revalidated copy fingerprints the same.
+    if let Some(f) = fetched {
+        for d in f.downloads() {
+            files.push((d.url.into(), d.sha256));
         }
     }
     let mut h = Sha256::new();
@@ -115,10 +132,13 @@ pub fn fingerprint(pipeline: &Pipeline) -> (Option<String>, Vec<(std::path::Path
 }
 
 /// Reads every input of a pipeline; all problems of every input are reported together.
-pub fn load(pipeline: &Pipeline) -> Result<Inputs, LoadError> {
+pub fn load(
+    pipeline: &Pipeline,
+    fetched: Option<&crate::fetch::Fetched>,
+) -> Result<Inputs, LoadError> {
     let mut problems = Vec::new();
     let index = match &pipeline.index {
-        Some(plan) => match load_index(plan) {
+        Some(plan) => match load_index(plan, fetched) {
             Ok(ix) => Some(ix),
             Err(LoadError::Problems(p)) => {
                 problems.extend(p.0);
@@ -152,13 +172,18 @@ pub fn load(pipeline: &Pipeline) -> Result<Inputs, LoadError> {
         index,
         survey,
         charts,
+        downloads: fetched.map(|f| f.downloads()).unwrap_or_default(),
+        fetch_warnings: fetched.map(|f| f.warnings.clone()).unwrap_or_default(),
     })
 }
 
 /// Reads the sources and the other tables of a composite index.
-pub fn load_index(plan: &Plan) -> Result<IndexInputs, LoadError> {
+pub fn load_index(
+    plan: &Plan,
+    fetched: Option<&crate::fetch::Fetched>,
+) -> Result<IndexInputs, LoadError> {
     let mut problems = Vec::new();
-    let table = match sources::load(plan) {
+    let table = match sources::load(plan, fetched) {
         Ok(t) => Some(t),
         Err(LoadError::Problems(p)) => {
             problems.extend(p.0);
@@ -183,13 +208,131 @@ pub fn load_index(plan: &Plan) -> Result<IndexInputs, LoadError> {
             .ok(),
         None => None,
     };
+    let mut report = None;
+    let table = match (table, &plan.rollup) {
+        (Some(mut table), Some(rp)) if problems.is_empty() => match roll_up(plan, rp, &table) {
+            Ok((frame, r)) => {
+                for (id, n) in &r.summary.below_coverage {
+                    table.warnings.push(format!(
+                        "[rollup]: indicator \"{id}\": {n} parent value(s) left missing, fewer than {:.0}% of their units having one (see rollup.csv)",
+                        100.0 * r.summary.min_coverage
+                    ));
+                }
+                table.frame = frame;
+                report = Some(r);
+                Some(table)
+            }
+            Err(p) => {
+                problems.extend(p.0);
+                None
+            }
+        },
+        (t, _) => t,
+    };
     match table {
         Some(table) if problems.is_empty() => Ok(IndexInputs {
             table,
             anchoring,
             scorecard,
+            rollup: report,
         }),
         _ => Err(LoadError::Problems(Problems(problems))),
+    }
+}
+
+/// Reads the rollup's mapping and weights, and rolls the sources' territories up.
+fn roll_up(
+    plan: &Plan,
+    rp: &crate::plan::RollupPlan,
+    table: &sources::Table,
+) -> Result<(polars::prelude::DataFrame, rollup::RollupReport), Problems> {
+    let rules = &plan.keys.rules;
+    let mapping = match &rp.parent {
+        crate::plan::Parent::Prefix(_) => None,
+        crate::plan::Parent::Mapping(m) => Some(read_mapping(
+            &m.file,
+            &m.territory,
+            &m.parent,
+            m.name.as_deref(),
+            &m.declared_at,
+            rules,
+        )?),
+    };
+    let weights = match &rp.weight {
+        Some(w) => {
+            let raw = sources::read_covariate(w).map_err(Problems)?;
+            Some(if rules.is_empty() {
+                raw
+            } else {
+                raw.into_iter()
+                    .map(|((id, y), v)| ((rules.apply(&id), y), v))
+                    .collect()
+            })
+        }
+        None => None,
+    };
+    rollup::apply(plan, rp, &table.frame, mapping.as_ref(), weights.as_ref())
+}
+
+/// A table of territories and their parents; every bad row reported.
+fn read_mapping(
+    file: &crate::plan::FileRef,
+    territory: &str,
+    parent: &str,
+    name: Option<&str>,
+    declared_at: &crate::diagnostic::Location,
+    rules: &crate::plan::IdRules,
+) -> Result<rollup::Mapping, Problems> {
+    let raw = read_file(file, &Default::default()).map_err(|p| Problems(vec![p]))?;
+    let mut need = vec![("territory", territory), ("parent", parent)];
+    if let Some(n) = name {
+        need.push(("parent name", n));
+    }
+    let problems = raw.missing_columns(&need, declared_at);
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+    let mut problems = Vec::new();
+    let mut cells = CellProblems::new(&mut problems);
+    let ids = raw.text(territory).expect("checked");
+    let parents = raw.text(parent).expect("checked");
+    let names = name.and_then(|n| raw.text(n));
+    let mut out = rollup::Mapping::new();
+    for i in 0..raw.df.height() {
+        let id = ids.get(i).map(str::trim).filter(|s| !s.is_empty());
+        let p = parents.get(i).map(str::trim).filter(|s| !s.is_empty());
+        let (Some(id), Some(p)) = (id, p) else {
+            cells.cell(
+                &raw,
+                i,
+                territory,
+                "a territory and its parent are both needed",
+            );
+            continue;
+        };
+        let id = rules.apply(id);
+        let n = names
+            .as_ref()
+            .and_then(|n| n.get(i))
+            .map(|s| s.trim().to_owned());
+        if let Some((before, _)) = out.get(&id)
+            && before != p
+        {
+            cells.cell(
+                &raw,
+                i,
+                parent,
+                format!("territory \"{id}\" has two parents, \"{before}\" and \"{p}\""),
+            );
+            continue;
+        }
+        out.insert(id, (p.to_owned(), n));
+    }
+    cells.finish();
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(Problems(problems))
     }
 }
 
@@ -197,7 +340,7 @@ fn load_anchoring(plan: &Plan, a: &AnchoringPlan) -> Result<AnchoringInputs, Loa
     let national = if a.national_scores {
         National::Scores(national_scores(plan, a)?)
     } else {
-        National::Data(sources::load(&a.national_plan(plan))?)
+        National::Data(sources::load(&a.national_plan(plan), None)?)
     };
     let population = sources::read_covariate(&a.population).map_err(Problems)?;
     Ok(AnchoringInputs {

@@ -14,10 +14,13 @@ use polars::prelude::*;
 
 use super::cell::{self, CellError};
 use super::file::MAX_CELL_PROBLEMS;
-use super::{CellProblems, RawFile, ReadOptions, read_file};
+use super::{CellProblems, RawFile, ReadOptions, read_bytes, read_file};
 use crate::config::Layout;
 use crate::diagnostic::{Location, Problem, Problems, closest, list};
+use crate::fetch::{Download, Fetched, FetchedSource, Payload};
+use crate::plan::source::CUBE_FLAG;
 use crate::plan::{GROUP, IndicatorSpec, Plan, SourcePlan, TERRITORY_ID, TERRITORY_NAME, YEAR};
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -55,16 +58,22 @@ pub struct Table {
     /// What the data leaves silently wrong unless said: indicators without a value, codes
     /// of a long source that no node uses, territories missing from some sources.
     pub warnings: Vec<String>,
+    /// Publishers' flags counted per indicator id, then flag.
+    pub flags: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
-/// Reads, checks and widens every source of `plan`.
-pub fn load(plan: &Plan) -> Result<Table, IngestError> {
+/// Reads, checks and widens every source of `plan`; downloaded sources come from
+/// `fetched` (the fetch stage's results, by source).
+pub fn load(plan: &Plan, fetched: Option<&Fetched>) -> Result<Table, IngestError> {
     let mut problems = Vec::new();
     let mut raws = Vec::new();
-    for sp in &plan.sources {
-        match read(plan, sp) {
+    for (k, sp) in plan.sources.iter().enumerate() {
+        let got = fetched
+            .and_then(|f| f.sources.get(k))
+            .and_then(Option::as_ref);
+        match read(plan, sp, got) {
             Ok(r) => raws.push(r),
-            Err(p) => problems.push(p),
+            Err(p) => problems.extend(p),
         }
     }
     if !problems.is_empty() {
@@ -112,11 +121,33 @@ pub fn load(plan: &Plan) -> Result<Table, IngestError> {
     })?;
     let inputs = raws.iter().map(|r| summary(&r.raw)).collect();
     warnings.extend(empty_indicators(plan, &frame));
+    let flags = flag_counts(&raws, &bindings);
     Ok(Table {
         frame,
         inputs,
         warnings,
+        flags,
     })
+}
+
+/// Published flags counted per indicator (by the code each source gives it).
+fn flag_counts(
+    raws: &[RawSource<'_>],
+    bindings: &[Binding],
+) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (raw, binding) in raws.iter().zip(bindings) {
+        let Some(counts) = &raw.flags else { continue };
+        for (id, code) in &binding.indicators {
+            if let Some(c) = counts.get(code).filter(|c| !c.is_empty()) {
+                let into = out.entry(id.clone()).or_default();
+                for (flag, n) in c {
+                    *into.entry(flag.clone()).or_default() += n;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Codes of long sources that no indicator or denominator uses: their rows are ignored,
@@ -247,6 +278,8 @@ fn empty_indicators(plan: &Plan, frame: &DataFrame) -> Vec<String> {
 struct RawSource<'a> {
     plan: &'a SourcePlan,
     raw: RawFile,
+    /// Publishers' datasets: flag counts by indicator code.
+    flags: Option<super::cube::FlagCounts>,
 }
 
 impl std::ops::Deref for RawSource<'_> {
@@ -267,8 +300,52 @@ pub fn summary(raw: &RawFile) -> InputSummary {
 
 /// Reads one source. In a wide CSV source, the columns of indicators and denominators are
 /// parsed as numbers while reading (a wide framework's text never exists in memory); their
-/// bad cells are reported from the reader, the key columns stay text.
-fn read<'a>(plan: &Plan, sp: &'a SourcePlan) -> Result<RawSource<'a>, Problem> {
+/// bad cells are reported from the reader, the key columns stay text. A publisher's
+/// dataset is parsed by its format and mapped onto the pipeline ([`super::cube`]).
+fn read<'a>(
+    plan: &Plan,
+    sp: &'a SourcePlan,
+    fetched: Option<&FetchedSource>,
+) -> Result<RawSource<'a>, Vec<Problem>> {
+    if sp.remote.is_some() && fetched.is_none() {
+        return Err(vec![Problem::new(
+            sp.file.declared_at.clone(),
+            format!("{}: not fetched", sp.what),
+        )]);
+    }
+    if let Some(spec) = &sp.cube {
+        let local;
+        let (cube, sha256, bytes) = match fetched {
+            Some(f) => {
+                let Payload::Cube(c) = &f.payload else {
+                    unreachable!("datasets are fetched as cubes")
+                };
+                let (sha, bytes) = digest(&f.downloads);
+                (c, sha, bytes)
+            }
+            None => {
+                let stored = crate::files::read_regular(&sp.file.path).map_err(|why| {
+                    vec![Problem::new(
+                        sp.file.declared_at.clone(),
+                        format!("{}: cannot read {}: {why}", sp.what, sp.file.path.display()),
+                    )]
+                })?;
+                local = crate::fetch::parse_cube(spec.format, &spec.filters, &stored)
+                    .map_err(|e| vec![super::cube::unreadable(sp, &e)])?;
+                (
+                    &local,
+                    crate::files::sha256_hex(&stored),
+                    stored.len() as u64,
+                )
+            }
+        };
+        let mapped = super::cube::map(plan, sp, spec, cube, sha256, bytes)?;
+        return Ok(RawSource {
+            plan: sp,
+            raw: mapped.raw,
+            flags: Some(mapped.flags),
+        });
+    }
     let keys: Vec<&str> = [
         Some(&plan.keys.id),
         plan.keys.year.as_ref(),
@@ -292,10 +369,36 @@ fn read<'a>(plan: &Plan, sp: &'a SourcePlan) -> Result<RawSource<'a>, Problem> {
         numeric,
         missing: &sp.missing_values,
     };
+    let raw = match fetched {
+        Some(f) => {
+            let Payload::Bytes(b) = &f.payload else {
+                unreachable!("tables are fetched as bytes")
+            };
+            read_bytes(&sp.file, b.clone(), &options)
+        }
+        None => read_file(&sp.file, &options),
+    };
     Ok(RawSource {
         plan: sp,
-        raw: read_file(&sp.file, &options)?,
+        raw: raw.map_err(|p| vec![p])?,
+        flags: None,
     })
+}
+
+/// The digest and size of a source's downloads: the body's own for one, else a digest
+/// over each URL and body digest.
+fn digest(downloads: &[Download]) -> (String, u64) {
+    let bytes = downloads.iter().map(|d| d.bytes).sum();
+    match downloads {
+        [one] => (one.sha256.clone(), bytes),
+        many => {
+            let list: String = many
+                .iter()
+                .map(|d| format!("{} {}\n", d.url, d.sha256))
+                .collect();
+            (crate::files::sha256_hex(list.as_bytes()), bytes)
+        }
+    }
 }
 
 /// Which indicators a source provides, and under which column (wide) or code (long).
@@ -533,17 +636,31 @@ fn parse_source(
     // Territory id: text, trimmed, never empty.
     let id_name = &plan.keys.id;
     let ids = as_text(raw, id_name);
-    let ids: StringChunked = ids
-        .iter()
-        .enumerate()
-        .map(|(row, v)| {
-            let v = v.map(str::trim).filter(|v| !v.is_empty());
-            if v.is_none() {
-                cells.cell(raw, row, id_name, "empty territory id");
-            }
-            v
-        })
-        .collect();
+    let rules = &plan.keys.rules;
+    let ids: StringChunked = if rules.is_empty() {
+        ids.iter()
+            .enumerate()
+            .map(|(row, v)| {
+                let v = v.map(str::trim).filter(|v| !v.is_empty());
+                if v.is_none() {
+                    cells.cell(raw, row, id_name, "empty territory id");
+                }
+                v
+            })
+            .collect()
+    } else {
+        // `[territories] id_case / id_width / id_aliases`: the ids as the pipeline knows them.
+        ids.iter()
+            .enumerate()
+            .map(|(row, v)| {
+                let v = v.map(str::trim).filter(|v| !v.is_empty());
+                if v.is_none() {
+                    cells.cell(raw, row, id_name, "empty territory id");
+                }
+                v.map(|v| rules.apply(v))
+            })
+            .collect()
+    };
     columns.push(ids.with_name(TERRITORY_ID.into()).into_column());
 
     for (key, out) in [(&plan.keys.name, TERRITORY_NAME), (&plan.keys.group, GROUP)] {
@@ -609,6 +726,9 @@ fn parse_source(
             });
             columns.push(codes.with_name("__code".into()).into_column());
             columns.push(values.with_name("__value".into()).into_column());
+            if let Ok(flags) = raw.df.column(CUBE_FLAG) {
+                columns.push(flags.clone().with_name("__flag".into()));
+            }
         }
     }
     cells.finish();
@@ -836,19 +956,23 @@ fn widen(plan: &Plan, long: DataFrame, binding: &Binding) -> PolarsResult<DataFr
             firsts.push(col(name).first());
         }
     }
+    let flagged = long.column("__flag").is_ok();
     let lf = long.lazy();
     let mut wide = lf.clone().group_by_stable(keys.clone()).agg(firsts);
     let targets = binding
         .indicators
         .iter()
-        .map(|(id, code)| (Plan::raw_column(id), code))
+        .map(|(id, code)| {
+            let flag = flagged.then(|| Plan::published_flag_column(id));
+            (Plan::raw_column(id), code, flag)
+        })
         .chain(
             binding
                 .denominators
                 .iter()
-                .map(|d| (Plan::denominator_column(d), d)),
+                .map(|d| (Plan::denominator_column(d), d, None)),
         );
-    for (name, code) in targets {
+    for (name, code, flag) in targets {
         let one = lf
             .clone()
             .filter(col("__code").eq(lit(code.clone())))
@@ -856,6 +980,7 @@ fn widen(plan: &Plan, long: DataFrame, binding: &Binding) -> PolarsResult<DataFr
                 keys.iter()
                     .cloned()
                     .chain([col("__value").alias(name)])
+                    .chain(flag.map(|f| col("__flag").alias(f)))
                     .collect::<Vec<_>>(),
             );
         wide = wide.join(
@@ -929,6 +1054,19 @@ fn combine(plan: &Plan, frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
             .into_iter()
             .map(|(d, _)| col(Plan::denominator_column(d))),
     );
+    // Flags travel for the indicators of publishers' datasets; the others have none.
+    if plan.has_flags() {
+        let mut joined_mut = joined.clone();
+        let schema = joined_mut.collect_schema()?;
+        select.extend(plan.indicators().map(|(n, _)| {
+            let name = Plan::published_flag_column(&n.id);
+            if schema.contains(&name) {
+                col(name)
+            } else {
+                lit(NULL).cast(DataType::String).alias(name)
+            }
+        }));
+    }
     joined
         .select(select)
         .sort(

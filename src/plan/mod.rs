@@ -12,15 +12,20 @@ use std::path::{Component as PathComponent, Path, PathBuf};
 use toml::Spanned;
 
 use crate::config::{
-    AggregationConfig, Direction, Format, GoalpostKind, ImputeMethod, IndexConfig, Layout,
-    LoadedConfig, Method, MethodConfig, NormMethod, PipelineConfig, Scope, ScreenOn,
-    TerritoryColumns, WeightMethod,
+    AggregationConfig, Direction, Format, GoalpostKind, ImputeMethod, IndexConfig, LoadedConfig,
+    Method, MethodConfig, NormMethod, PipelineConfig, Scope, ScreenOn, TerritoryColumns,
+    WeightMethod,
 };
 
 pub mod charts;
 pub mod rci;
+pub mod source;
+pub mod territories;
+
 use crate::diagnostic::{Location, Problem, Problems, closest, list};
 pub use rci::RciPlan;
+pub use source::{CubeFormat, CubeSpec, RemoteSpec, SourcePlan};
+pub use territories::{IdRules, Parent, RollupPlan};
 
 /// Column names of the key columns in every frame and output.
 pub const TERRITORY_ID: &str = "territory_id";
@@ -188,15 +193,6 @@ pub struct Node {
     pub indicator: Option<IndicatorSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourcePlan {
-    pub file: FileRef,
-    pub missing_values: Vec<String>,
-    pub layout: Layout,
-    pub indicator_column: Option<String>,
-    pub value_column: Option<String>,
-}
-
 /// Which source columns hold the territory keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyColumns {
@@ -206,6 +202,8 @@ pub struct KeyColumns {
     pub year: Option<String>,
     /// Territory ids scored but not ranked (`[territories] unranked`).
     pub unranked: Vec<String>,
+    /// How every source's ids are normalised.
+    pub rules: IdRules,
     pub declared_at: Location,
 }
 
@@ -232,6 +230,8 @@ pub struct Plan {
     pub analysis: AnalysisPlan,
     pub uncertainty: Option<UncertaintyPlan>,
     pub anchoring: Option<AnchoringPlan>,
+    /// Finer territories aggregated into coarser ones before scoring.
+    pub rollup: Option<RollupPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -252,22 +252,18 @@ impl AnchoringPlan {
     /// pipeline's own framework: one wide source, keyed by the national id.
     pub fn national_plan(&self, plan: &Plan) -> Plan {
         let mut national = plan.clone();
-        national.sources = vec![SourcePlan {
-            file: self.national.clone(),
-            missing_values: default_missing(),
-            layout: crate::config::Layout::Wide,
-            indicator_column: None,
-            value_column: None,
-        }];
+        national.sources = vec![SourcePlan::wide_file(self.national.clone())];
         national.keys = KeyColumns {
             id: self.national_id.clone(),
             name: None,
             group: None,
             year: plan.keys.year.clone(),
             unranked: Vec::new(),
+            rules: IdRules::default(),
             declared_at: self.declared_at.clone(),
         };
         national.anchoring = None;
+        national.rollup = None;
         national.uncertainty = None;
         national.analysis = Default::default();
         national.prep.screening = None;
@@ -352,6 +348,16 @@ impl Plan {
         format!("den:{name}")
     }
 
+    /// The column of the flags publishers gave an indicator's raw values.
+    pub fn published_flag_column(indicator_id: &str) -> String {
+        format!("pubflag:{indicator_id}")
+    }
+
+    /// Whether some source is a publisher's dataset, whose flags travel into the scores.
+    pub fn has_flags(&self) -> bool {
+        self.sources.iter().any(|s| s.cube.is_some())
+    }
+
     /// Every denominator column or code the indicators use, once each, in order.
     pub fn denominators(&self) -> Vec<(&str, &Location)> {
         let mut out: Vec<(&str, &Location)> = Vec::new();
@@ -431,7 +437,13 @@ impl Pipeline {
     pub fn files(&self) -> Vec<&FileRef> {
         let mut out = Vec::new();
         if let Some(plan) = &self.index {
-            out.extend(plan.sources.iter().map(|s| &s.file));
+            // Publishers' formats and downloads are read by their own parsers.
+            out.extend(
+                plan.sources
+                    .iter()
+                    .filter(|s| s.cube.is_none() && s.remote.is_none())
+                    .map(|s| &s.file),
+            );
             if let Some(sc) = &plan.analysis.scorecard {
                 out.push(&sc.covariate.file);
             }
@@ -474,6 +486,11 @@ pub struct FileRef {
     pub thousands: Option<char>,
     /// None: UTF-8 (a byte-order mark still decides when present).
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// xlsx: the sheet to read (None: the first).
+    pub sheet: Option<String>,
+    /// xlsx: the row (1-based, as Excel numbers it) holding the header; the rows above
+    /// are titles and notes (None: the sheet's first row).
+    pub header_row: Option<usize>,
     pub declared_at: Location,
 }
 
@@ -522,21 +539,29 @@ pub fn files_of_unparsed(path: &Path, text: &str) -> Vec<FileRef> {
     entries
         .into_iter()
         .filter_map(|t| {
+            // Publishers' sources are not plain tables.
+            if text_of(t, "kind").is_some_and(|k| k != "file" && k != "http") {
+                return None;
+            }
             let written = text_of(t, "path")?;
             let resolved = normalise_path(&base.join(&written));
             let unzipped = match resolved.extension().and_then(|e| e.to_str()) {
                 Some(e) if e.eq_ignore_ascii_case("gz") => resolved.with_extension(""),
                 _ => resolved.clone(),
             };
-            let parquet = match text_of(t, "format").as_deref() {
-                Some("parquet") => true,
-                Some(_) => false,
+            let by_name = |e: &str| -> Format {
+                match e.to_ascii_lowercase().as_str() {
+                    "parquet" | "pq" => Format::Parquet,
+                    "xlsx" => Format::Xlsx,
+                    _ => Format::Csv,
+                }
+            };
+            let format = match text_of(t, "format") {
+                Some(f) => by_name(&f),
                 None => unzipped
                     .extension()
                     .and_then(|e| e.to_str())
-                    .is_some_and(|e| {
-                        e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq")
-                    }),
+                    .map_or(Format::Csv, by_name),
             };
             let separator = text_of(t, "separator")
                 .map(|v| if v == "\\t" { "\t".to_owned() } else { v })
@@ -545,16 +570,17 @@ pub fn files_of_unparsed(path: &Path, text: &str) -> Vec<FileRef> {
             let offset = text.find(&format!("\"{written}\"")).unwrap_or(0);
             Some(FileRef {
                 path: resolved,
-                format: if parquet {
-                    Format::Parquet
-                } else {
-                    Format::Csv
-                },
+                format,
                 separator,
                 decimal_comma: text_of(t, "decimal").as_deref() == Some(","),
                 thousands: text_of(t, "thousands").and_then(|v| v.chars().next()),
                 encoding: text_of(t, "encoding")
                     .and_then(|e| encoding_rs::Encoding::for_label(e.trim().as_bytes())),
+                sheet: text_of(t, "sheet"),
+                header_row: t
+                    .get("header_row")
+                    .and_then(|v| v.as_integer())
+                    .and_then(|v| usize::try_from(v).ok()),
                 declared_at: Location::config_at(path, text, offset),
             })
         })
@@ -733,6 +759,7 @@ impl Resolver<'_> {
                 .iter()
                 .map(|s| s.get_ref().trim().to_owned())
                 .collect(),
+            rules: self.id_rules(t),
             declared_at: self.at(&t.id),
         };
         let sources = self.sources(c);
@@ -754,7 +781,7 @@ impl Resolver<'_> {
             Some(s) => *s.get_ref(),
             None => Scope::Global,
         };
-        Plan {
+        let mut plan = Plan {
             pipeline_path: self.loaded.path.clone(),
             pipeline_sha256: self.loaded.sha256(),
             name: name.to_owned(),
@@ -770,7 +797,10 @@ impl Resolver<'_> {
             analysis,
             uncertainty,
             anchoring,
-        }
+            rollup: None,
+        };
+        plan.rollup = self.rollup(c, &plan);
+        plan
     }
 
     fn uncertainty(&mut self, c: &PipelineConfig, keys: &KeyColumns) -> Option<UncertaintyPlan> {
@@ -1146,62 +1176,6 @@ impl Resolver<'_> {
         }
     }
 
-    fn sources(&mut self, c: &PipelineConfig) -> Vec<SourcePlan> {
-        if c.sources.is_empty() {
-            self.problem(
-                Location::Config {
-                    file: self.loaded.path.clone(),
-                    line: 1,
-                    column: 1,
-                },
-                "the pipeline has an [index] but no [[source]]",
-            );
-        }
-        let mut out = Vec::new();
-        for s in &c.sources {
-            let here = self.at(s);
-            let s = s.get_ref();
-            let file = self.file(&s.path, s.format, csv_options!(s));
-            if file.format == Format::Parquet && s.missing_values.is_some() {
-                self.problem(here.clone(), "`missing_values` applies to CSV sources only");
-            }
-            let (indicator_column, value_column) = match s.layout {
-                Layout::Long => {
-                    if s.indicator_column.is_none() || s.value_column.is_none() {
-                        self.problem(
-                            here.clone(),
-                            "a long source needs `indicator_column` and `value_column`",
-                        );
-                    }
-                    (
-                        s.indicator_column.as_ref().map(|v| v.get_ref().clone()),
-                        s.value_column.as_ref().map(|v| v.get_ref().clone()),
-                    )
-                }
-                Layout::Wide => {
-                    if s.indicator_column.is_some() || s.value_column.is_some() {
-                        self.problem(
-                            here.clone(),
-                            "`indicator_column`/`value_column` apply to layout = \"long\" only",
-                        );
-                    }
-                    (None, None)
-                }
-            };
-            out.push(SourcePlan {
-                file,
-                missing_values: s
-                    .missing_values
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_MISSING.iter().map(|v| v.to_string()).collect()),
-                layout: s.layout,
-                indicator_column,
-                value_column,
-            });
-        }
-        out
-    }
-
     pub(crate) fn covariate(
         &mut self,
         cv: &Spanned<crate::config::CovariateConfig>,
@@ -1247,6 +1221,14 @@ impl Resolver<'_> {
             _ => resolved.clone(),
         };
         let format = match format {
+            Some(f @ (Format::Tsv | Format::Json)) => {
+                self.problem(
+                    self.at(path),
+                    format!("format \"{f}\" is read by publishers' sources only (kind = \"eurostat\", \"jsonstat\")"),
+                )
+                .help = Some("a table file is \"csv\", \"parquet\" or \"xlsx\"".into());
+                Format::Csv
+            }
             Some(f) => f,
             None => match unzipped
                 .extension()
@@ -1255,6 +1237,7 @@ impl Resolver<'_> {
             {
                 Some(e) if e == "csv" || e == "txt" || e == "tsv" => Format::Csv,
                 Some(e) if e == "parquet" || e == "pq" => Format::Parquet,
+                Some(e) if e == "xlsx" => Format::Xlsx,
                 _ => {
                     self.problem(
                         self.at(path),
@@ -1263,7 +1246,7 @@ impl Resolver<'_> {
                             path.get_ref()
                         ),
                     )
-                    .help = Some("add format = \"csv\" or format = \"parquet\"".into());
+                    .help = Some("add format = \"csv\", \"parquet\" or \"xlsx\"".into());
                     Format::Csv
                 }
             },
@@ -1273,7 +1256,7 @@ impl Resolver<'_> {
             Some(sep) => {
                 let v = sep.get_ref();
                 let v = if v == "\\t" { "\t" } else { v.as_str() };
-                if format == Format::Parquet {
+                if format != Format::Csv {
                     self.problem(self.at(sep), "`separator` applies to CSV sources only");
                 }
                 if v.len() == 1 && v.is_ascii() {
@@ -1290,7 +1273,7 @@ impl Resolver<'_> {
         let decimal_comma = match decimal {
             None => false,
             Some(d) => {
-                if format == Format::Parquet {
+                if format != Format::Csv {
                     self.problem(self.at(d), "`decimal` applies to CSV sources only");
                 }
                 match d.get_ref().as_str() {
@@ -1316,7 +1299,7 @@ impl Resolver<'_> {
             }
         };
         let thousands = thousands.and_then(|t| {
-            if format == Format::Parquet {
+            if format != Format::Csv {
                 self.problem(self.at(t), "`thousands` applies to CSV sources only");
             }
             let v = t.get_ref();
@@ -1346,7 +1329,7 @@ impl Resolver<'_> {
             }
         });
         let encoding = encoding.and_then(|e| {
-            if format == Format::Parquet {
+            if format != Format::Csv {
                 self.problem(self.at(e), "`encoding` applies to CSV sources only");
             }
             let found = encoding_rs::Encoding::for_label(e.get_ref().trim().as_bytes());
@@ -1368,6 +1351,8 @@ impl Resolver<'_> {
             decimal_comma,
             thousands,
             encoding,
+            sheet: None,
+            header_row: None,
             declared_at: self.at(path),
         }
     }

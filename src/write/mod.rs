@@ -107,6 +107,8 @@ pub struct TidyBlocks {
     nodes: Vec<(String, Level)>,
     /// Per entry of `nodes`, when the pipeline imputes.
     imputed: Option<Vec<BooleanChunked>>,
+    /// Publishers' flags travel into indicator rows, when some source has them.
+    flags: bool,
     keys: Vec<Column>,
     next: usize,
 }
@@ -132,6 +134,7 @@ impl TidyBlocks {
             .map(|&i| (plan.nodes[i].id.clone(), plan.nodes[i].level))
             .collect();
         Ok(TidyBlocks {
+            flags: plan.has_flags(),
             frame,
             nodes,
             imputed,
@@ -163,6 +166,13 @@ impl TidyBlocks {
         );
         if let Some(flags) = &self.imputed {
             columns.push(flags[k].clone().with_name("imputed".into()).into_column());
+        }
+        if self.flags {
+            let published = Plan::published_flag_column(id);
+            columns.push(match self.frame.column(&published) {
+                Ok(c) if *level == Level::Indicator => c.clone().with_name("flag".into()),
+                _ => Column::full_null("flag".into(), height, &DataType::String),
+            });
         }
         DataFrame::new(height, columns)
     }

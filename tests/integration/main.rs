@@ -17,3 +17,7 @@ mod layouts;
 mod nightly;
 mod rci;
 mod reading;
+mod replay;
+mod rollup;
+mod sources;
+mod xlsx;
