@@ -333,6 +333,24 @@ fn prepare(
         report.imputation = Some(counts);
     }
     frame = screening(frame, ScreenOn::Imputed, &mut report, &mut warnings)?;
+    // `[territories] years`: the years scored; the others only fed the imputation.
+    if let Some((from, to)) = plan.keys.years {
+        let keep = frame
+            .column(YEAR)?
+            .i64()?
+            .iter()
+            .map(|y| y.is_some_and(|y| (from..=to).contains(&y)))
+            .collect::<BooleanChunked>();
+        frame = frame.filter(&keep)?;
+        if frame.height() == 0 {
+            return Err(ComputeError::Problems(Problems(vec![Problem::new(
+                plan.keys.declared_at.clone(),
+                format!(
+                    "[territories] years = [{from}, {to}]: the sources have no row in these years"
+                ),
+            )])));
+        }
+    }
     if let Some(t) = &plan.prep.treatment {
         let (f, rows) = transform::treat::treat(plan, t, frame)?;
         frame = f;

@@ -204,6 +204,10 @@ pub struct TerritoryColumns {
     pub id_width: Option<Spanned<usize>>,
     /// Ids renamed in every source (`{ CY = "CY00" }`), after the case and the width.
     pub id_aliases: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// The years scored, first and last (`[2016, 2024]`); rows of other years are read and
+    /// only feed the imputation (`latest`, `linear`), e.g. an indicator published every
+    /// five years carried forward.
+    pub years: Option<Spanned<[i64; 2]>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, strum::Display)]

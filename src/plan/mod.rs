@@ -204,6 +204,8 @@ pub struct KeyColumns {
     pub unranked: Vec<String>,
     /// How every source's ids are normalised.
     pub rules: IdRules,
+    /// The years scored (first, last); other years only feed the imputation.
+    pub years: Option<(i64, i64)>,
     pub declared_at: Location,
 }
 
@@ -260,6 +262,7 @@ impl AnchoringPlan {
             year: plan.keys.year.clone(),
             unranked: Vec::new(),
             rules: IdRules::default(),
+            years: None,
             declared_at: self.declared_at.clone(),
         };
         national.anchoring = None;
@@ -760,6 +763,24 @@ impl Resolver<'_> {
                 .map(|s| s.get_ref().trim().to_owned())
                 .collect(),
             rules: self.id_rules(t),
+            years: t.years.as_ref().and_then(|y| {
+                let [from, to] = *y.get_ref();
+                if t.year.is_none() {
+                    self.problem(
+                        self.at(y),
+                        "`years` needs a year column ([territories] year = …)",
+                    );
+                    None
+                } else if from > to {
+                    self.problem(
+                        self.at(y),
+                        format!("years = [{from}, {to}]: the first year comes after the last"),
+                    );
+                    None
+                } else {
+                    Some((from, to))
+                }
+            }),
             declared_at: self.at(&t.id),
         };
         let sources = self.sources(c);

@@ -239,3 +239,47 @@ fn rollup_errors_name_what_is_wrong() {
         stderr(&o)
     );
 }
+
+/// `[territories] years`: only these years are scored; earlier rows feed `latest`.
+#[test]
+fn earlier_years_only_feed_the_imputation() {
+    let dir = TempDir::new("years");
+    // `s` is published every five years (2014); `y` every year from 2016.
+    dir.write(
+        "d.csv",
+        "code,year,s,y\nA,2014,40,\nB,2014,80,\nA,2016,,10\nB,2016,,20\nA,2017,,30\nB,2017,,40\n",
+    );
+    dir.write(
+        "p.toml",
+        "[pipeline]\nid = \"p\"\n[territories]\nid = \"code\"\nyear = \"year\"\nyears = [2016, 2017]\n\
+         [[source]]\npath = \"d.csv\"\n[imputation]\nmethod = \"latest\"\nmax_gap = 5\n\
+         [index]\nid = \"i\"\n[[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\ndimension = \"d\"\n\
+         [[indicator]]\nid = \"s\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\nutopia = 100\ndystopia = 0\n\
+         [[indicator]]\nid = \"y\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\nutopia = 100\ndystopia = 0\n",
+    );
+    let o = bienvivre(dir.path(), &["run", "p.toml", "-q", "-o", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let wide = read_csv(&dir.join("out/scores_wide.csv"));
+    assert_eq!(
+        floats(&wide, "year"),
+        [Some(2016.0), Some(2017.0), Some(2016.0), Some(2017.0)]
+    );
+    // B 2017: s carried forward from 2014 (80), y 40: component (80 + 40) / 2.
+    close(floats(&wide, "c")[3], 60.0);
+    // Imputed values say so.
+    let s = read_csv(&dir.join("out/scores.csv"));
+    assert!(strings(&s, "imputed").iter().any(|v| v == "true"));
+
+    // A range with no data is an error at the [territories] line.
+    let toml = std::fs::read_to_string(dir.join("p.toml"))
+        .unwrap()
+        .replace("years = [2016, 2017]", "years = [2030, 2031]");
+    dir.write("p.toml", &toml);
+    let o = bienvivre(dir.path(), &["run", "p.toml", "-q", "-o", "out2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no row in these years"),
+        "{}",
+        stderr(&o)
+    );
+}
