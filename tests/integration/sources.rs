@@ -710,3 +710,126 @@ fn eurostat_regional_pipeline_replayed() {
     assert_eq!(m["index"]["rollup"]["territories"], 20);
     assert_eq!(m["downloads"].as_array().unwrap().len(), 2);
 }
+
+/// A data.gouv.fr export over HTTP (`kind = "http"`): UTF-8 with a byte-order mark, `;`,
+/// every field quoted, decimal comma; codes such as 2A and 971 stay text. Then the same
+/// file in Windows-1252, as older French exports are.
+#[test]
+#[ignore = "needs ../shared/data"]
+fn a_data_gouv_export_over_http() {
+    let file =
+        sample("france_datagouv/donnee-dep-data.gouv-2024-geographie2024-produit-le2025-01-26.csv");
+    let bytes = std::fs::read(&file).unwrap();
+    let server = Replay::start();
+    server.route(
+        "/fr/datasets/r/crime",
+        vec![Reply::ok(bytes.clone(), "text/csv; charset=utf-8").gzip()],
+    );
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let (latin1, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
+    assert!(!unmappable);
+    server.route(
+        "/fr/datasets/r/crime-latin1",
+        vec![Reply::ok(latin1.into_owned(), "text/csv")],
+    );
+    let project = |path: &str, encoding: &str| {
+        let dir = TempDir::new("datagouv");
+        dir.write(
+            "p.toml",
+            &format!(
+                r#"[pipeline]
+id = "p"
+[territories]
+id = "Code_departement"
+group = "Code_region"
+year = "annee"
+[[source]]
+kind = "http"
+url = "{}{path}"
+format = "csv"
+separator = ";"
+decimal = ","
+{encoding}
+layout = "long"
+indicator_column = "indicateur"
+value_column = "taux_pour_mille"
+[index]
+id = "idx"
+[[dimension]]
+id = "d"
+[[component]]
+id = "c"
+dimension = "d"
+[[indicator]]
+id = "burglary"
+column = "Cambriolages de logement"
+component = "c"
+direction = "lower_is_better"
+utopia = 0
+dystopia = 10
+[[indicator]]
+id = "damage"
+column = "Destructions et dégradations volontaires"
+component = "c"
+direction = "lower_is_better"
+utopia = 0
+dystopia = 10
+"#,
+                server.base()
+            ),
+        );
+        dir
+    };
+    // `grep -E '^"(971|2B)";' … | grep '"2024"'`: burglary 2B = "0,8703794",
+    // 971 = "4,8608343"; damage 971 = "7,8812417" (per thousand).
+    let check = |dir: &TempDir| {
+        let s = read_csv(&dir.join("out/scores.csv"));
+        let (ids, nodes, years, values) = (
+            strings(&s, "territory_id"),
+            strings(&s, "node_id"),
+            floats(&s, "year"),
+            floats(&s, "value"),
+        );
+        let get = |id: &str, node: &str| {
+            let i = (0..ids.len())
+                .find(|&i| ids[i] == id && nodes[i] == node && years[i] == Some(2024.0))
+                .unwrap_or_else(|| panic!("{id} {node}"));
+            values[i]
+        };
+        assert!(close(get("2B", "burglary"), (10.0 - 0.8703794) * 10.0));
+        assert!(close(get("971", "burglary"), (10.0 - 4.8608343) * 10.0));
+        assert!(close(get("971", "damage"), (10.0 - 7.8812417) * 10.0));
+        assert!(ids.iter().any(|i| i == "01") && ids.iter().any(|i| i == "2A"));
+        // Codes stay text (the test reader would infer numbers: look at the file itself).
+        let text = std::fs::read_to_string(dir.join("out/scores.csv")).unwrap();
+        assert!(
+            text.lines().any(|l| l.starts_with("971,,01,2024,")),
+            "the région code stays text"
+        );
+        assert!(text.lines().any(|l| l.starts_with("01,,84,2024,")));
+    };
+    let dir = project("/fr/datasets/r/crime", "");
+    let o = run(&dir, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    check(&dir);
+    let m = manifest(&dir);
+    assert_eq!(m["downloads"][0]["bytes"], bytes.len());
+    assert_eq!(
+        m["downloads"][0]["sha256"],
+        bienvivre::files::sha256_hex(&bytes)
+    );
+
+    // Windows-1252: refused as UTF-8 with the line of the first bad byte, read when said.
+    let dir = project("/fr/datasets/r/crime-latin1", "");
+    let o = run(&dir, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("invalid UTF-8") && err.contains("windows-1252"),
+        "{err}"
+    );
+    let dir = project("/fr/datasets/r/crime-latin1", "encoding = \"windows-1252\"");
+    let o = run(&dir, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    check(&dir);
+}
