@@ -171,7 +171,7 @@ fn server_errors_are_retried() {
         "/data.json",
         vec![
             Reply::status(500, "oops"),
-            Reply::status(503, "busy"),
+            Reply::status(500, "oops again"),
             json(DATASET),
         ],
     );
@@ -179,7 +179,7 @@ fn server_errors_are_retried() {
     let o = run(&dir, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let statuses: Vec<u16> = server.seen().iter().map(|s| s.status).collect();
-    assert_eq!(statuses, [500, 503, 200]);
+    assert_eq!(statuses, [500, 500, 200]);
     assert_eq!(manifest(&dir)["downloads"][0]["cache"], "miss");
 
     // With no retry allowed, the first 500 is the answer: an error, nothing written.
@@ -832,4 +832,43 @@ dystopia = 10
     let o = run(&dir, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     check(&dir);
+}
+
+/// `bienvivre fetch` fills the cache without computing; a nightly `run --skip-unchanged`
+/// then finds the revalidated copy unchanged, and a new version of the data runs again.
+#[test]
+fn prefetch_and_skip_unchanged() {
+    let server = Replay::start();
+    server.route("/data.json", vec![json(DATASET)]);
+    let dir = project(&format!("{}/data.json", server.base()), "");
+    let o = bienvivre(dir.path(), &["fetch", "p.toml", "--cache-dir", "cache"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("miss") && out.contains("1 download(s) for 1 source(s)"),
+        "{out}"
+    );
+    assert!(!dir.join("outputs").exists(), "fetch computes nothing");
+    let o = bienvivre(dir.path(), &["fetch", "p.toml", "--cache-dir", "cache"]);
+    assert!(stdout(&o).contains("hit"), "{}", stdout(&o));
+
+    // Nightly runs into the history: the second finds nothing new.
+    let nightly = ["run", "p.toml", "--skip-unchanged", "--cache-dir", "cache"];
+    let o = bienvivre(dir.path(), &nightly);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bienvivre(dir.path(), &nightly);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("unchanged since run"), "{}", stdout(&o));
+    // The publisher revises a value: a new ETag, a new run.
+    server.route(
+        "/data.json",
+        vec![json(&DATASET.replace("\"4\":30", "\"4\":31"))],
+    );
+    let o = bienvivre(dir.path(), &nightly);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("unchanged"), "{}", stdout(&o));
+    let runs = std::fs::read_dir(dir.join("outputs/p/runs"))
+        .unwrap()
+        .count();
+    assert_eq!(runs, 2);
 }
