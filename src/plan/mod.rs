@@ -444,7 +444,7 @@ impl Pipeline {
             out.extend(
                 plan.sources
                     .iter()
-                    .filter(|s| s.cube.is_none() && s.remote.is_none())
+                    .filter(|s| s.cube.is_none() && s.remote.is_none() && !s.unresolved)
                     .map(|s| &s.file),
             );
             if let Some(sc) = &plan.analysis.scorecard {

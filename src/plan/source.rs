@@ -44,6 +44,9 @@ pub struct SourcePlan {
     pub remote: Option<RemoteSpec>,
     /// The source in words, for messages: `source 2 (eurostat nama_10r_2gdp)`.
     pub what: String,
+    /// Set when the source could not be resolved (its problems are reported): nothing
+    /// is read from it.
+    pub unresolved: bool,
 }
 
 impl SourcePlan {
@@ -59,6 +62,7 @@ impl SourcePlan {
             value_column: None,
             cube: None,
             remote: None,
+            unresolved: false,
         }
     }
 }
@@ -348,6 +352,7 @@ impl Resolver<'_> {
             cube: None,
             remote,
             what,
+            unresolved: false,
         }
     }
 
@@ -645,6 +650,7 @@ impl Resolver<'_> {
             }),
             remote,
             what,
+            unresolved: false,
         }
     }
 
@@ -667,6 +673,7 @@ impl Resolver<'_> {
             declared_at: here.clone(),
         });
         p.what = format!("source {number}");
+        p.unresolved = true;
         p
     }
 

@@ -661,6 +661,45 @@ fn cases() -> Vec<Case> {
             })
             .expect("cannot read pipeline file small.toml: invalid UTF-8 at line"),
     );
+    // Publishers' sources.
+    c.push(
+        Case::new("a eurostat source without a dataset", 2)
+            .append("\n[[source]] # the second\nkind = \"eurostat\"\n")
+            .expect_at("# the second", "needs `dataset`"),
+    );
+    c.push(
+        Case::new("an unknown source kind", 2)
+            .append("\n[[source]]\nkind = \"sdmx_json\"\n")
+            .expect_at("kind = \"sdmx_json\"", "unknown variant `sdmx_json`"),
+    );
+    c.push(
+        Case::new("a source URL that is not http", 2)
+            .append("\n[[source]]\nkind = \"jsonstat\"\nurl = \"ftp://example.org/x.json\"\nindicator = \"x\"\n")
+            .expect_at("ftp://", "URL scheme \"ftp\" is not supported"),
+    );
+    c.push(
+        Case::new("a filter that is not a code", 2)
+            .append(
+                "\n[[source]]\nkind = \"eurostat\"\ndataset = \"x\"\nfilters = { unit = 1.5 }\n",
+            )
+            .expect_at("filters", "expected a code or a list of codes"),
+    );
+    c.push(
+        Case::new("a CSV read as a Eurostat bulk file", 1)
+            .append("\n[[source]]\nkind = \"eurostat\"\ndataset = \"x\"\nformat = \"tsv\"\npath = \"small.csv\"\n")
+            .expect("source 2 (eurostat x)"),
+    );
+    c.push(
+        Case::new("offline with nothing cached", 1)
+            .append("\n[[source]]\nkind = \"jsonstat\"\nurl = \"http://127.0.0.1:9/x.json\"\nindicator = \"x\"\n")
+            .args(&["run", "small.toml", "-o", "out", "--offline", "--cache-dir", "cache"])
+            .expect("offline, and http://127.0.0.1:9/x.json is not in the cache"),
+    );
+    c.push(
+        Case::new("an id width of zero", 2)
+            .toml("[territories]", "[territories]\nid_width = 0")
+            .expect_at("id_width", "id_width must be between 1 and 32"),
+    );
     c.push(
         Case::new("a config error does not hide a data error", 2)
             .toml("utopia = 5\ndystopia = 0", "utopia = 5\ndystopia = 5")
