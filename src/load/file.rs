@@ -282,6 +282,84 @@ enum Builder {
     Number(Vec<Option<f64>>),
 }
 
+/// The columns of a table being read (CSV or a sheet): text, or numbers parsed while
+/// reading, with their first bad cells.
+struct Columns<'h> {
+    header: &'h [String],
+    builders: Vec<Builder>,
+    bad_cells: Vec<BadCell>,
+    bad_per_column: Vec<usize>,
+}
+
+impl<'h> Columns<'h> {
+    fn new(header: &'h [String], options: &ReadOptions<'_>) -> Self {
+        let builders = header
+            .iter()
+            .map(|name| {
+                if options.numeric.contains(name.as_str()) {
+                    Builder::Number(Vec::new())
+                } else {
+                    Builder::Text(StringChunkedBuilder::new(name.as_str().into(), 0))
+                }
+            })
+            .collect();
+        Columns {
+            header,
+            builders,
+            bad_cells: Vec::new(),
+            bad_per_column: vec![0; header.len()],
+        }
+    }
+
+    /// A number cell of column `k`, row `row`: its value, or why it is not one.
+    fn number(&mut self, k: usize, row: usize, parsed: Result<Option<f64>, CellError>) {
+        let Builder::Number(v) = &mut self.builders[k] else {
+            unreachable!("numbers go to number columns")
+        };
+        match parsed {
+            Ok(x) => v.push(x),
+            Err(error) => {
+                v.push(None);
+                self.bad_per_column[k] += 1;
+                // Keep the first few per column; the count is what matters then.
+                if self.bad_per_column[k] <= MAX_CELL_PROBLEMS + 1 {
+                    self.bad_cells.push(BadCell {
+                        row,
+                        column: self.header[k].clone(),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    fn finish(self, path: &Path, lines: Vec<u32>) -> Result<CsvTable, Problem> {
+        let columns: Vec<Column> = self
+            .header
+            .iter()
+            .zip(self.builders)
+            .map(|(name, b)| match b {
+                Builder::Text(b) => b.finish().into_column(),
+                Builder::Number(v) => {
+                    Float64Chunked::from_iter_options(name.as_str().into(), v.into_iter())
+                        .into_column()
+                }
+            })
+            .collect();
+        let df = DataFrame::new(lines.len(), columns).map_err(|e| {
+            Problem::new(
+                Location::data_file(path),
+                format!("cannot build the table: {e}"),
+            )
+        })?;
+        Ok(CsvTable {
+            df,
+            lines,
+            bad_cells: self.bad_cells,
+        })
+    }
+}
+
 fn parse_csv(
     path: &Path,
     text: &str,
@@ -346,21 +424,10 @@ fn parse_csv(
         }
     }
     let width = header.len();
-    let mut builders: Vec<Builder> = header
-        .iter()
-        .map(|name| {
-            if options.numeric.contains(name.as_str()) {
-                Builder::Number(Vec::new())
-            } else {
-                Builder::Text(StringChunkedBuilder::new(name.as_str().into(), 0))
-            }
-        })
-        .collect();
+    let mut columns = Columns::new(&header, options);
     let mut row_lines: Vec<u32> = Vec::new();
     let mut ragged: Vec<(usize, usize)> = Vec::new();
     let mut ragged_count = 0usize;
-    let mut bad_cells = Vec::new();
-    let mut bad_per_column = vec![0usize; width];
     let mut last_start = 0usize;
     loop {
         match reader.read_record(&mut record) {
@@ -383,31 +450,18 @@ fn parse_csv(
         }
         let row = row_lines.len();
         row_lines.push(u32::try_from(line).unwrap_or(u32::MAX));
-        for (k, (field, builder)) in record.iter().zip(builders.iter_mut()).enumerate() {
-            match builder {
+        for (k, field) in record.iter().enumerate() {
+            match &mut columns.builders[k] {
                 Builder::Text(b) if field.is_empty() => b.append_null(),
                 Builder::Text(b) => b.append_value(field),
-                Builder::Number(v) => {
+                Builder::Number(_) => {
                     let t = cell::trim(field);
-                    if cell::is_missing(t, options.missing) {
-                        v.push(None);
-                        continue;
-                    }
-                    match cell::number(t, number) {
-                        Ok(x) => v.push(Some(x)),
-                        Err(error) => {
-                            v.push(None);
-                            bad_per_column[k] += 1;
-                            // Keep the first few per column; the count is what matters then.
-                            if bad_per_column[k] <= MAX_CELL_PROBLEMS + 1 {
-                                bad_cells.push(BadCell {
-                                    row,
-                                    column: header[k].clone(),
-                                    error,
-                                });
-                            }
-                        }
-                    }
+                    let parsed = if cell::is_missing(t, options.missing) {
+                        Ok(None)
+                    } else {
+                        cell::number(t, number).map(Some)
+                    };
+                    columns.number(k, row, parsed);
                 }
             }
         }
@@ -446,28 +500,7 @@ fn parse_csv(
         p = p.with_help(help);
         return Err(p);
     }
-    let height = row_lines.len();
-    let columns: Vec<Column> = header
-        .iter()
-        .zip(builders)
-        .map(|(name, b)| match b {
-            Builder::Text(b) => b.finish().into_column(),
-            Builder::Number(v) => {
-                Float64Chunked::from_iter_options(name.as_str().into(), v.into_iter()).into_column()
-            }
-        })
-        .collect();
-    let df = DataFrame::new(height, columns).map_err(|e| {
-        Problem::new(
-            Location::data_file(path),
-            format!("cannot build the table: {e}"),
-        )
-    })?;
-    Ok(CsvTable {
-        df,
-        lines: row_lines,
-        bad_cells,
-    })
+    columns.finish(path, row_lines)
 }
 
 /// Reads one sheet of an xlsx workbook (the named one, or the first): the first row is
@@ -580,19 +613,8 @@ fn read_xlsx(
         }
     }
     let header = &header[..width];
-    let mut builders: Vec<Builder> = header
-        .iter()
-        .map(|name| {
-            if options.numeric.contains(name.as_str()) {
-                Builder::Number(Vec::new())
-            } else {
-                Builder::Text(StringChunkedBuilder::new(name.as_str().into(), 0))
-            }
-        })
-        .collect();
+    let mut columns = Columns::new(header, options);
     let mut lines = Vec::new();
-    let mut bad_cells = Vec::new();
-    let mut bad_per_column = vec![0usize; width];
     let data: Vec<(usize, &[Data])> = rows.collect();
     // Trailing blank rows are the sheet's padding too.
     let last = data
@@ -602,14 +624,14 @@ fn read_xlsx(
     for &(k, r) in &data[..last] {
         let row = lines.len();
         lines.push(u32::try_from(first_row + k).unwrap_or(u32::MAX));
-        for (j, builder) in builders.iter_mut().enumerate() {
+        for j in 0..width {
             let c = r.get(j).unwrap_or(&Data::Empty);
-            match builder {
+            match &mut columns.builders[j] {
                 Builder::Text(b) => match text_of(c) {
                     Some(t) if !t.is_empty() => b.append_value(&t),
                     _ => b.append_null(),
                 },
-                Builder::Number(v) => {
+                Builder::Number(_) => {
                     let parsed = match c {
                         Data::Empty => Ok(None),
                         Data::Float(f) => Ok(Some(*f)),
@@ -631,42 +653,12 @@ fn read_xlsx(
                             hint: "",
                         }),
                     };
-                    match parsed {
-                        Ok(x) => v.push(x),
-                        Err(error) => {
-                            v.push(None);
-                            bad_per_column[j] += 1;
-                            if bad_per_column[j] <= MAX_CELL_PROBLEMS + 1 {
-                                bad_cells.push(BadCell {
-                                    row,
-                                    column: header[j].clone(),
-                                    error,
-                                });
-                            }
-                        }
-                    }
+                    columns.number(j, row, parsed);
                 }
             }
         }
     }
-    let height = lines.len();
-    let columns: Vec<Column> = header
-        .iter()
-        .zip(builders)
-        .map(|(name, b)| match b {
-            Builder::Text(b) => b.finish().into_column(),
-            Builder::Number(v) => {
-                Float64Chunked::from_iter_options(name.as_str().into(), v.into_iter()).into_column()
-            }
-        })
-        .collect();
-    let df = DataFrame::new(height, columns)
-        .map_err(|e| Problem::new(here(), format!("cannot build the table: {e}")))?;
-    Ok(CsvTable {
-        df,
-        lines,
-        bad_cells,
-    })
+    columns.finish(path, lines)
 }
 
 /// Whether the last record, `tail`, ends inside a quoted field (a quote opens a field only

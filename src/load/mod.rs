@@ -265,7 +265,7 @@ fn roll_up(
                 raw
             } else {
                 raw.into_iter()
-                    .map(|((id, y), v)| ((rules.apply(&id), y), v))
+                    .map(|((id, y), v)| ((rules.apply(&id).into_owned(), y), v))
                     .collect()
             })
         }
@@ -310,7 +310,7 @@ fn read_mapping(
             );
             continue;
         };
-        let id = rules.apply(id);
+        let id = rules.apply(id).into_owned();
         let n = names
             .as_ref()
             .and_then(|n| n.get(i))

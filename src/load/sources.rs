@@ -636,31 +636,19 @@ fn parse_source(
     // Territory id: text, trimmed, never empty.
     let id_name = &plan.keys.id;
     let ids = as_text(raw, id_name);
+    // `[territories] id_case / id_width / id_aliases`: the ids as the pipeline knows them.
     let rules = &plan.keys.rules;
-    let ids: StringChunked = if rules.is_empty() {
-        ids.iter()
-            .enumerate()
-            .map(|(row, v)| {
-                let v = v.map(str::trim).filter(|v| !v.is_empty());
-                if v.is_none() {
-                    cells.cell(raw, row, id_name, "empty territory id");
-                }
-                v
-            })
-            .collect()
-    } else {
-        // `[territories] id_case / id_width / id_aliases`: the ids as the pipeline knows them.
-        ids.iter()
-            .enumerate()
-            .map(|(row, v)| {
-                let v = v.map(str::trim).filter(|v| !v.is_empty());
-                if v.is_none() {
-                    cells.cell(raw, row, id_name, "empty territory id");
-                }
-                v.map(|v| rules.apply(v))
-            })
-            .collect()
-    };
+    let ids: StringChunked = ids
+        .iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let v = v.map(str::trim).filter(|v| !v.is_empty());
+            if v.is_none() {
+                cells.cell(raw, row, id_name, "empty territory id");
+            }
+            v.map(|v| rules.apply(v))
+        })
+        .collect();
     columns.push(ids.with_name(TERRITORY_ID.into()).into_column());
 
     for (key, out) in [(&plan.keys.name, TERRITORY_NAME), (&plan.keys.group, GROUP)] {

@@ -3,6 +3,7 @@
 //! coarser ones (by id prefix or through a mapping table), per indicator a sum, a mean or
 //! a weighted mean.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::{CovariatePlan, FileRef, PipelineConfig, Plan, Resolver, csv_options};
@@ -23,22 +24,26 @@ impl IdRules {
         self.case.is_none() && self.width.is_none() && self.aliases.is_empty()
     }
 
-    /// An id as the pipeline knows it.
-    pub fn apply(&self, id: &str) -> String {
+    /// An id as the pipeline knows it (borrowed when no rule changes it).
+    pub fn apply<'a>(&self, id: &'a str) -> Cow<'a, str> {
         let mut s = match self.case {
-            Some(IdCase::Upper) => id.to_uppercase(),
-            Some(IdCase::Lower) => id.to_lowercase(),
-            None => id.to_owned(),
+            Some(IdCase::Upper) if id.chars().any(char::is_lowercase) => {
+                Cow::Owned(id.to_uppercase())
+            }
+            Some(IdCase::Lower) if id.chars().any(char::is_uppercase) => {
+                Cow::Owned(id.to_lowercase())
+            }
+            _ => Cow::Borrowed(id),
         };
         if let Some(w) = self.width
             && !s.is_empty()
             && s.len() < w
             && s.bytes().all(|b| b.is_ascii_digit())
         {
-            s = format!("{s:0>w$}");
+            s = Cow::Owned(format!("{s:0>w$}"));
         }
-        match self.aliases.get(&s) {
-            Some(a) => a.clone(),
+        match self.aliases.get(s.as_ref()) {
+            Some(a) => Cow::Owned(a.clone()),
             None => s,
         }
     }
