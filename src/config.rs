@@ -93,6 +93,22 @@ pub struct OutputConfig {
     /// Complete runs kept in `runs/` (default 30); the one `latest` points to is never
     /// removed.
     pub keep: Option<Spanned<usize>>,
+    /// Which score tables are written: `parquet` (tidy), `csv` (tidy), `wide` (CSV);
+    /// default all three.
+    pub formats: Option<Spanned<Vec<Spanned<OutputFormat>>>>,
+}
+
+/// A score table a run may write.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum OutputFormat {
+    /// `scores.parquet`, the tidy table (what `diff`, `compare` and `plot` read).
+    Parquet,
+    /// `scores.csv`, the same table as CSV.
+    Csv,
+    /// `scores_wide.csv`, a row per territory (× year).
+    Wide,
 }
 
 /// Regional scores of a level are shifted, per group (country), so that their

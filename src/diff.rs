@@ -121,8 +121,7 @@ fn read_scores(dir: &Path) -> Result<Scores, DiffError> {
         dir: dir.to_path_buf(),
         why,
     };
-    let file = std::fs::File::open(dir.join("scores.parquet"))
-        .map_err(|e| fail(format!("scores.parquet: {e}")))?;
+    let file = crate::write::open_scores(dir).map_err(fail)?;
     let df = ParquetReader::new(file)
         .finish()
         .map_err(|_| fail("scores.parquet is not a readable Parquet file".into()))?;

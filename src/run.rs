@@ -9,7 +9,7 @@ use polars::prelude::*;
 
 use crate::analyse;
 use crate::compute::{self, ComputeError};
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, OutputFormat};
 use crate::diagnostic::{Location, Problem, Problems};
 use crate::load::{self, Inputs, LoadError};
 use crate::manifest::{
@@ -676,11 +676,18 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
             }
             analysis_manifest = Some(m);
         }
-        outputs.push(Output::Tidy {
-            parquet: "scores.parquet",
-            csv: "scores.csv",
-            blocks: write::TidyBlocks::new(plan.clone(), computed.frame.clone())?,
-        });
+        let wants = |f| pipeline.formats.contains(&f);
+        let (parquet, csv) = (
+            wants(OutputFormat::Parquet).then_some("scores.parquet"),
+            wants(OutputFormat::Csv).then_some("scores.csv"),
+        );
+        if parquet.is_some() || csv.is_some() {
+            outputs.push(Output::Tidy {
+                parquet,
+                csv,
+                blocks: write::TidyBlocks::new(plan.clone(), computed.frame.clone())?,
+            });
+        }
         outputs.push(Output::Csv("missing.csv", missing));
     }
 
@@ -735,7 +742,7 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
         );
     }
 
-    if let Some(wide) = wide {
+    if let Some(wide) = wide.filter(|_| pipeline.formats.contains(&OutputFormat::Wide)) {
         outputs.push(Output::Csv("scores_wide.csv", wide));
     }
     // The pipeline file as run: `diff` compares two runs' settings key by key.
@@ -774,7 +781,9 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
         .iter()
         .flat_map(|o| match o {
             Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => vec![n.to_string()],
-            Output::Tidy { parquet, csv, .. } => vec![parquet.to_string(), csv.to_string()],
+            Output::Tidy { parquet, csv, .. } => {
+                parquet.iter().chain(csv).map(|n| n.to_string()).collect()
+            }
             // The pack is one entry: its files are counted under `charts`.
             Output::File(n, _) if n == "charts/index.html" => vec![n.clone()],
             Output::File(..) => Vec::new(),

@@ -13,8 +13,8 @@ use toml::Spanned;
 
 use crate::config::{
     AggregationConfig, Direction, Format, GoalpostKind, ImputeMethod, IndexConfig, LoadedConfig,
-    Method, MethodConfig, NormMethod, PipelineConfig, Scope, ScreenOn, TerritoryColumns,
-    WeightMethod,
+    Method, MethodConfig, NormMethod, OutputFormat, PipelineConfig, Scope, ScreenOn,
+    TerritoryColumns, WeightMethod,
 };
 
 pub mod charts;
@@ -427,6 +427,8 @@ pub struct Pipeline {
     pub inputs: Vec<PathBuf>,
     /// Runs kept in the history (`[output] keep`).
     pub keep: usize,
+    /// The score tables written (`[output] formats`).
+    pub formats: Vec<OutputFormat>,
     /// The pipeline file as written (kept with every run, for `diff`).
     pub text: String,
 }
@@ -729,6 +731,21 @@ impl Resolver<'_> {
             }
             Some(k) => *k.get_ref(),
         };
+        let formats = match c.output.as_ref().and_then(|o| o.get_ref().formats.as_ref()) {
+            None => vec![OutputFormat::Parquet, OutputFormat::Csv, OutputFormat::Wide],
+            Some(f) => {
+                let mut v: Vec<OutputFormat> = f.get_ref().iter().map(|x| *x.get_ref()).collect();
+                v.sort();
+                v.dedup();
+                if v.is_empty() {
+                    self.problem(
+                        self.at(f),
+                        "[output] formats is empty: name at least one of \"parquet\", \"csv\", \"wide\"",
+                    );
+                }
+                v
+            }
+        };
         Pipeline {
             path: self.loaded.path.clone(),
             sha256: self.loaded.sha256(),
@@ -739,6 +756,7 @@ impl Resolver<'_> {
             charts,
             inputs: self.inputs.take(),
             keep,
+            formats,
             text: self.loaded.text.clone(),
         }
     }

@@ -68,6 +68,18 @@ fn refusal(path: &Path, why: &str, help: &str) -> String {
     )
 }
 
+/// Opens a written run's tidy `scores.parquet` (what `diff` and `compare` read), saying
+/// why when it is not there.
+pub fn open_scores(dir: &Path) -> Result<File, String> {
+    File::open(dir.join("scores.parquet")).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "it has no scores.parquet: the run's [output] formats left it out (add \"parquet\" to read it here), or it is not a run's directory".to_owned()
+        } else {
+            format!("scores.parquet: {e}")
+        }
+    })
+}
+
 /// Levels in output order.
 pub const LEVEL_ORDER: [Level; 4] = [
     Level::Index,
@@ -368,10 +380,10 @@ pub fn treatment_table(rows: &[TreatmentRow]) -> PolarsResult<DataFrame> {
 /// A file to put in the output directory.
 #[derive(Debug)]
 pub enum Output<'a> {
-    /// The tidy scores, written block by block to a Parquet and a CSV file.
+    /// The tidy scores, written block by block to a Parquet file, a CSV file, or both.
     Tidy {
-        parquet: &'a str,
-        csv: &'a str,
+        parquet: Option<&'a str>,
+        csv: Option<&'a str>,
         blocks: TidyBlocks,
     },
     Csv(&'a str, DataFrame),
@@ -754,7 +766,10 @@ fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), Wri
         let name = match &file {
             Output::Csv(n, _) | Output::Parquet(n, _) | Output::Text(n, _) => n.to_string(),
             Output::File(n, _) => n.clone(),
-            Output::Tidy { csv, .. } => csv.to_string(),
+            Output::Tidy { csv, parquet, .. } => csv
+                .or(*parquet)
+                .expect("a tidy output has a file")
+                .to_string(),
         };
         let path = tmp.join(&name);
         if let Some(parent) = path.parent() {
@@ -791,59 +806,59 @@ fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), Wri
 /// Rows per Parquet row group of the tidy table (polars' own default).
 const ROW_GROUP: usize = 512 * 512;
 
-/// Writes the tidy blocks to both files as they come; Parquet row groups are gathered
-/// to [`ROW_GROUP`] rows so that small blocks do not make a file of tiny row groups.
+/// Writes the tidy blocks to the Parquet and CSV files asked for, as they come; Parquet
+/// row groups are gathered to [`ROW_GROUP`] rows so that small blocks do not make a file
+/// of tiny row groups.
 fn write_tidy(
     tmp: &Path,
     shown: &Path,
-    parquet: &str,
-    csv: &str,
+    parquet: Option<&str>,
+    csv: Option<&str>,
     blocks: TidyBlocks,
 ) -> Result<(), WriteError> {
+    let name = csv.or(parquet).unwrap_or("scores");
     let fail = |name: &str| polars_error(shown, name);
     let io = |name: &str| io_error(shown, name);
-    let pq_file = BufWriter::new(File::create(tmp.join(parquet)).map_err(io(parquet))?);
-    let csv_file = BufWriter::new(File::create(tmp.join(csv)).map_err(io(csv))?);
+    let open = |n: &str| File::create(tmp.join(n)).map(BufWriter::new).map_err(io(n));
+    let mut pq_file = parquet.map(open).transpose()?;
+    let mut csv_file = csv.map(open).transpose()?;
     let mut pq_writer = None;
     let mut csv_writer = None;
-    let mut pq_file = Some(pq_file);
-    let mut csv_file = Some(csv_file);
     // Blocks are gathered to ROW_GROUP rows before either writer sees them: Parquet
     // then gets full row groups, and the CSV writer large batches (it serialises each
     // batch in parallel; a batch per node of a 1,000-territory framework is too small).
     let mut pending: Option<DataFrame> = None;
+    let mut started = false;
     let mut flush = |pending: &mut Option<DataFrame>| -> Result<(), WriteError> {
         let Some(mut df) = pending.take() else {
             return Ok(());
         };
         df.rechunk_mut();
-        if pq_writer.is_none() {
+        if !started {
+            started = true;
             let schema = df.schema().clone();
-            pq_writer = Some(
-                ParquetWriter::new(pq_file.take().expect("opened"))
-                    .batched(&schema)
-                    .map_err(fail(parquet))?,
-            );
-            csv_writer = Some(
-                CsvWriter::new(csv_file.take().expect("opened"))
-                    .include_header(true)
-                    .batched(&schema)
-                    .map_err(fail(csv))?,
-            );
+            if let (Some(f), Some(n)) = (pq_file.take(), parquet) {
+                pq_writer = Some(ParquetWriter::new(f).batched(&schema).map_err(fail(n))?);
+            }
+            if let (Some(f), Some(n)) = (csv_file.take(), csv) {
+                csv_writer = Some(
+                    CsvWriter::new(f)
+                        .include_header(true)
+                        .batched(&schema)
+                        .map_err(fail(n))?,
+                );
+            }
         }
-        csv_writer
-            .as_mut()
-            .expect("made with the first batch")
-            .write_batch(&df)
-            .map_err(fail(csv))?;
-        pq_writer
-            .as_mut()
-            .expect("made with the first batch")
-            .write_batch(&df)
-            .map_err(fail(parquet))
+        if let (Some(w), Some(n)) = (csv_writer.as_mut(), csv) {
+            w.write_batch(&df).map_err(fail(n))?;
+        }
+        if let (Some(w), Some(n)) = (pq_writer.as_mut(), parquet) {
+            w.write_batch(&df).map_err(fail(n))?;
+        }
+        Ok(())
     };
     for block in blocks {
-        let block = block.map_err(fail(csv))?;
+        let block = block.map_err(fail(name))?;
         let full = match &mut pending {
             None => {
                 let full = block.height() >= ROW_GROUP;
@@ -851,7 +866,7 @@ fn write_tidy(
                 full
             }
             Some(acc) => {
-                acc.vstack_mut_owned(block).map_err(fail(parquet))?;
+                acc.vstack_mut_owned(block).map_err(fail(name))?;
                 acc.height() >= ROW_GROUP
             }
         };
@@ -860,11 +875,11 @@ fn write_tidy(
         }
     }
     flush(&mut pending)?;
-    if let Some(w) = pq_writer.as_mut() {
-        w.finish().map_err(fail(parquet))?;
+    if let (Some(w), Some(n)) = (pq_writer.as_mut(), parquet) {
+        w.finish().map_err(fail(n))?;
     }
-    if let Some(w) = csv_writer.as_mut() {
-        w.finish().map_err(fail(csv))?;
+    if let (Some(w), Some(n)) = (csv_writer.as_mut(), csv) {
+        w.finish().map_err(fail(n))?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ mod helpers;
 mod kill;
 mod layouts;
 mod nightly;
+mod outputs;
 mod rci;
 mod reading;
 mod replay;
