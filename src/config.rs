@@ -414,10 +414,11 @@ pub struct SourceConfig {
     /// Extra query parameters sent as written (World Bank `date = "2015:2022"`…).
     pub query: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     /// The dimension holding the territory (default: `geo`, the JSON-stat geo role,
-    /// `REF_AREA`, or the World Bank's `country`).
+    /// `REF_AREA`, or the World Bank's `country`); for a table, the column, when it is not
+    /// named as in `[territories]`.
     pub territory: Option<Spanned<String>>,
     /// The dimension holding the year (default: `time`, `TIME_PERIOD`, the time role, or
-    /// the World Bank's `date`).
+    /// the World Bank's `date`); for a table, the column.
     pub time: Option<Spanned<String>>,
     /// The indicator code every value of the source takes, when the filters leave one
     /// series per territory (default for Eurostat: the dataset code).
@@ -1105,6 +1106,10 @@ pub struct MapConfig {
     /// Territory id → feature id, where they differ (e.g. `CY = "CY00"`).
     #[serde(default)]
     pub aliases: std::collections::BTreeMap<String, String>,
+    /// Territories known to have no boundary in the file (overseas départements on a
+    /// metropolitan map): listed under the map as the others, but no warning.
+    #[serde(default)]
+    pub not_drawn: Vec<String>,
 }
 
 /// Errors loading a pipeline file.

@@ -22,7 +22,7 @@
 //! regular files only, digests), [`stats`] (quantiles, hashes, the seeded generator),
 //! [`clock`] (UTC times), [`progress`] (the terminal's progress display, stage timings
 //! and JSON log events) and [`synth`] (the
-//! seeded synthetic demo and benchmark data).
+//! seeded synthetic test and benchmark data).
 
 pub mod aggregate;
 pub mod analyse;

@@ -1,9 +1,9 @@
-//! Seeded synthetic territorial data: the embedded demo (`data/demo.csv`) and benchmark
-//! inputs of any size. Clearly synthetic: territories are "Territory 0001", values come from
+//! Seeded synthetic territorial data: the tests' synthetic pipeline (`data/synthetic.csv`)
+//! and benchmark inputs of any size. Clearly synthetic: territories are "Territory 0001", values come from
 //! a latent development factor per territory plus a region effect, a yearly trend and noise.
 //!
 //! The generator is self-contained (splitmix64, Box–Muller) rather than built on `rand`, so
-//! the bytes of the demo data never change with a dependency upgrade.
+//! the bytes of `data/synthetic.csv` never change with a dependency upgrade.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};

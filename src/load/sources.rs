@@ -346,15 +346,15 @@ fn read<'a>(
             flags: Some(mapped.flags),
         });
     }
+    let (id_column, year_column) = plan.key_columns(sp);
     let keys: Vec<&str> = [
-        Some(&plan.keys.id),
-        plan.keys.year.as_ref(),
-        plan.keys.name.as_ref(),
-        plan.keys.group.as_ref(),
+        Some(id_column),
+        year_column,
+        plan.keys.name.as_deref(),
+        plan.keys.group.as_deref(),
     ]
     .into_iter()
     .flatten()
-    .map(String::as_str)
     .collect();
     let numeric = match sp.layout {
         Layout::Wide => plan
@@ -415,11 +415,12 @@ fn bind_columns(plan: &Plan, raws: &[RawSource<'_>], problems: &mut Vec<Problem>
     // Key columns must be in every source.
     for raw in raws {
         let columns = raw.columns();
-        let mut need = vec![("territory id", Some(&plan.keys.id))];
-        need.push(("year", plan.keys.year.as_ref()));
+        let (id_column, year_column) = plan.key_columns(raw.plan);
+        let mut need = vec![("territory id", Some(id_column))];
+        need.push(("year", year_column));
         if raw.plan.layout == Layout::Long {
-            need.push(("indicator", raw.plan.indicator_column.as_ref()));
-            need.push(("value", raw.plan.value_column.as_ref()));
+            need.push(("indicator", raw.plan.indicator_column.as_deref()));
+            need.push(("value", raw.plan.value_column.as_deref()));
         }
         for (what, name) in need {
             if let Some(name) = name
@@ -634,7 +635,7 @@ fn parse_source(
     let mut columns: Vec<Column> = Vec::new();
 
     // Territory id: text, trimmed, never empty.
-    let id_name = &plan.keys.id;
+    let (id_name, year_column) = plan.key_columns(raw.plan);
     let ids = as_text(raw, id_name);
     // `[territories] id_case / id_width / id_aliases`: the ids as the pipeline knows them.
     let rules = &plan.keys.rules;
@@ -663,7 +664,7 @@ fn parse_source(
         }
     }
 
-    if let Some(year_name) = &plan.keys.year {
+    if let Some(year_name) = year_column {
         let years = years(raw, year_name, &mut cells);
         columns.push(years.with_name(YEAR.into()).into_column());
     }
@@ -921,7 +922,7 @@ fn duplicates(plan: &Plan, raw: &RawSource<'_>, df: &DataFrame, problems: &mut V
         };
         problems.push(
             Problem::new(
-                raw.cell(first, Some(&plan.keys.id)),
+                raw.cell(first, Some(plan.key_columns(raw.plan).0)),
                 format!(
                     "duplicate {what} ({key}): {n} rows, first at {} and last at {}",
                     line(first),
@@ -1055,8 +1056,19 @@ fn combine(plan: &Plan, frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
             }
         }));
     }
+    let fill = [TERRITORY_NAME, GROUP]
+        .map(|c| {
+            let first = col(c).drop_nulls().first().over([col(TERRITORY_ID)])?;
+            Ok(col(c).fill_null(first))
+        })
+        .into_iter()
+        .collect::<PolarsResult<Vec<Expr>>>()?;
     joined
         .select(select)
+        // A name or group given for some years only (one source has them, another has
+        // the other years) holds for the territory's other years; only gaps are filled,
+        // so a group may still change from year to year.
+        .with_columns(fill)
         .sort(
             [TERRITORY_ID, YEAR],
             SortMultipleOptions::default().with_maintain_order(true),

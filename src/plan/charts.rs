@@ -30,6 +30,8 @@ pub struct MapPlan {
     pub name_property: Option<String>,
     /// Territory id → feature id.
     pub aliases: BTreeMap<String, String>,
+    /// Territories expected to have no boundary: no warning for them.
+    pub not_drawn: Vec<String>,
     pub declared_at: Location,
 }
 
@@ -226,6 +228,7 @@ pub(crate) fn resolve(
             id_property: v.id_property.clone().unwrap_or_else(|| "id".into()),
             name_property: v.name_property.clone(),
             aliases: v.aliases.clone(),
+            not_drawn: v.not_drawn.clone(),
             declared_at: r.at(&v.path),
         }
     });

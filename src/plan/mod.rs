@@ -356,6 +356,14 @@ impl Plan {
         format!("pubflag:{indicator_id}")
     }
 
+    /// The columns of a table source holding the territory id and the year.
+    pub fn key_columns<'a>(&'a self, sp: &'a SourcePlan) -> (&'a str, Option<&'a str>) {
+        (
+            sp.id_column.as_deref().unwrap_or(&self.keys.id),
+            sp.year_column.as_deref().or(self.keys.year.as_deref()),
+        )
+    }
+
     /// Whether some source is a publisher's dataset, whose flags travel into the scores.
     pub fn has_flags(&self) -> bool {
         self.sources.iter().any(|s| s.cube.is_some())
@@ -2067,7 +2075,7 @@ pub(crate) fn is_valid_id(id: &str) -> bool {
 }
 
 /// Removes `.` and `..` components without touching the file system, so that messages show
-/// `data/demo.csv` rather than `pipelines/../data/demo.csv`.
+/// `data/synthetic.csv` rather than `pipelines/../data/synthetic.csv`.
 fn normalise_path(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {

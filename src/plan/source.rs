@@ -47,6 +47,10 @@ pub struct SourcePlan {
     /// Set when the source could not be resolved (its problems are reported): nothing
     /// is read from it.
     pub unresolved: bool,
+    /// Tables: the columns of this source holding the territory id and the year, when
+    /// they are not named as in `[territories]`.
+    pub id_column: Option<String>,
+    pub year_column: Option<String>,
 }
 
 impl SourcePlan {
@@ -63,6 +67,8 @@ impl SourcePlan {
             cube: None,
             remote: None,
             unresolved: false,
+            id_column: None,
+            year_column: None,
         }
     }
 }
@@ -192,8 +198,7 @@ impl Resolver<'_> {
         let cube_kinds = [Eurostat, Jsonstat, SdmxCsv, Worldbank];
         let remote_kinds = [Eurostat, Jsonstat, SdmxCsv, Worldbank, Http];
         only(s.filters.is_some(), "filters", &cube_kinds);
-        only(s.territory.is_some(), "territory", &cube_kinds);
-        only(s.time.is_some(), "time", &cube_kinds);
+        // Tables: the key columns of this source; datasets: the key dimensions.
         only(s.indicator.is_some(), "indicator", &cube_kinds);
         only(
             s.query.is_some(),
@@ -353,6 +358,8 @@ impl Resolver<'_> {
             remote,
             what,
             unresolved: false,
+            id_column: s.territory.as_ref().map(|t| t.get_ref().clone()),
+            year_column: s.time.as_ref().map(|t| t.get_ref().clone()),
         }
     }
 
@@ -651,6 +658,8 @@ impl Resolver<'_> {
             remote,
             what,
             unresolved: false,
+            id_column: None,
+            year_column: None,
         }
     }
 

@@ -266,6 +266,11 @@ fn inputs<'a>(
             p = p.with_help("set id_property to the property holding the territory ids, or map them with aliases");
             problems.push(p);
         } else {
+            // Those the pipeline says have none are expected.
+            let no_shape: Vec<&String> = no_shape
+                .into_iter()
+                .filter(|id| !mp.not_drawn.contains(id))
+                .collect();
             if !no_shape.is_empty() {
                 warnings.push(format!(
                     "map: {} territories have no boundary in {} (left off the map): {}",

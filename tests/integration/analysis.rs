@@ -383,20 +383,20 @@ fn euspi_anchored_on_national_data_matches_the_official_scores() {
     );
 }
 
-/// `compare` on three demo territories, checked against the health component computed
+/// `compare` on three synthetic territories, checked against the health component computed
 /// here from the raw data: goalposts 70–87 years for life expectancy (weight 2) and 12–1
 /// deaths per 1,000 for infant mortality, clipped to 0–100; ranks among all territories;
 /// the median of the other territories of each one's region.
 #[test]
-fn compare_three_demo_territories_against_hand_computed_values() {
+fn compare_three_synthetic_territories_against_hand_computed_values() {
     let dir = TempDir::new("compare");
-    run_into("pipelines/demo.toml", &dir.join("run"));
+    run_into("pipelines/synthetic.toml", &dir.join("run"));
     let ids = ["T00007", "T00042", "T00083"];
     let o = bienvivre(
         &root(),
         &[
             "compare",
-            "pipelines/demo.toml",
+            "pipelines/synthetic.toml",
             dir.join("run").to_str().unwrap(),
             "--territories",
             &ids.join(","),
@@ -409,7 +409,7 @@ fn compare_three_demo_territories_against_hand_computed_values() {
         assert!(dir.join("cmp").join(f).is_file(), "{f}");
     }
     // Health in 2024, by hand, for every territory.
-    let raw = read_csv(&root().join("data/demo.csv"));
+    let raw = read_csv(&root().join("data/synthetic.csv"));
     let (codes, regions, years) = (
         strings(&raw, "code"),
         strings(&raw, "region"),

@@ -296,10 +296,10 @@ fn every_image_loads_and_no_link_is_broken_in_chromium() {
         images >= 30 && links >= 100,
         "{images} images, {links} links"
     );
-    // The demo pack, with its comparison page: every image and link resolves.
-    let demo = TempDir::new("demo-pack");
-    run_into("pipelines/demo.toml", &demo.join("out"));
-    let (pages, images, _) = check_in_chromium(&chromium, &demo.join("out/charts"));
+    // The synthetic pack, with its comparison page: every image and link resolves.
+    let synthetic = TempDir::new("synthetic-pack");
+    run_into("pipelines/synthetic.toml", &synthetic.join("out"));
+    let (pages, images, _) = check_in_chromium(&chromium, &synthetic.join("out/charts"));
     assert_eq!(pages, 5, "index, three profiles and a comparison");
     assert!(images >= 15, "{images} images");
     // A relational-capability pack too.
@@ -308,6 +308,19 @@ fn every_image_loads_and_no_link_is_broken_in_chromium() {
     run_into("pipelines/afrobarometer_r1_mali_rci.toml", &dir.join("out"));
     let (_, images, _) = check_in_chromium(&chromium, &dir.join("out/charts"));
     assert_eq!(images, 2, "intervals and contributions");
+}
+
+/// The README's demo pack (French départements; nothing from ../shared): every image,
+/// the maps among them, loads and every link resolves.
+#[test]
+#[ignore = "needs Chromium"]
+fn the_demo_pack_loads_in_chromium() {
+    let chromium = chromium();
+    let dir = TempDir::new("demo-pack-chromium");
+    run_into("pipelines/demo.toml", &dir.join("out"));
+    let (pages, images, _) = check_in_chromium(&chromium, &dir.join("out/charts"));
+    assert_eq!(pages, 5, "index, three profiles and a comparison");
+    assert!(images >= 23, "{images} images");
 }
 
 #[test]
@@ -564,7 +577,7 @@ fn failed_plot_leaves_the_previous_pack_untouched() {
 #[test]
 fn comparison_pages_are_linked_from_the_index() {
     let dir = TempDir::new("pack-compare");
-    run_into("pipelines/demo.toml", &dir.join("out"));
+    run_into("pipelines/synthetic.toml", &dir.join("out"));
     let charts = dir.join("out/charts");
     let index = std::fs::read_to_string(charts.join("index.html")).unwrap();
     assert!(
@@ -585,11 +598,11 @@ fn comparison_pages_are_linked_from_the_index() {
         );
     }
     // An unknown territory in a comparison is an error naming it.
-    let toml = std::fs::read_to_string(root().join("pipelines/demo.toml"))
+    let toml = std::fs::read_to_string(root().join("pipelines/synthetic.toml"))
         .unwrap()
         .replace(
-            "../data/demo.csv",
-            root().join("data/demo.csv").to_str().unwrap(),
+            "../data/synthetic.csv",
+            root().join("data/synthetic.csv").to_str().unwrap(),
         )
         .replace(
             "[\"T00007\", \"T00042\", \"T00083\"]]",

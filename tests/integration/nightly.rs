@@ -7,21 +7,27 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
-/// The demo project copied into a temp dir (data and pipeline), so runs can change it.
-fn demo_project() -> TempDir {
+/// The synthetic project copied into a temp dir (data and pipeline), so runs can change it.
+fn synthetic_project() -> TempDir {
     let dir = TempDir::new("nightly");
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::create_dir_all(dir.join("pipelines")).unwrap();
-    std::fs::copy(root().join("data/demo.csv"), dir.join("data/demo.csv")).unwrap();
+    std::fs::copy(
+        root().join("data/synthetic.csv"),
+        dir.join("data/synthetic.csv"),
+    )
+    .unwrap();
     // Without the chart pack: the history is what these tests look at.
-    let toml = std::fs::read_to_string(root().join("pipelines/demo.toml")).unwrap();
-    let toml = &toml[..toml.find("[charts]").expect("the demo has a pack")];
-    std::fs::write(dir.join("pipelines/demo.toml"), toml).unwrap();
+    let toml = std::fs::read_to_string(root().join("pipelines/synthetic.toml")).unwrap();
+    let toml = &toml[..toml
+        .find("[charts]")
+        .expect("the synthetic pipeline has a pack")];
+    std::fs::write(dir.join("pipelines/synthetic.toml"), toml).unwrap();
     dir
 }
 
 fn runs_listed(dir: &Path) -> Vec<String> {
-    let out = bienvivre(dir, &["runs", "pipelines/demo.toml"]);
+    let out = bienvivre(dir, &["runs", "pipelines/synthetic.toml"]);
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out)
         .lines()
@@ -31,7 +37,7 @@ fn runs_listed(dir: &Path) -> Vec<String> {
 }
 
 fn latest(dir: &Path) -> String {
-    std::fs::read_link(dir.join("outputs/demo/latest"))
+    std::fs::read_link(dir.join("outputs/synthetic/latest"))
         .unwrap()
         .file_name()
         .unwrap()
@@ -41,9 +47,9 @@ fn latest(dir: &Path) -> String {
 
 #[test]
 fn three_nightly_runs_then_retention() {
-    let dir = demo_project();
+    let dir = synthetic_project();
     let run = |args: &[&str]| {
-        let mut a = vec!["run", "pipelines/demo.toml", "--no-progress"];
+        let mut a = vec!["run", "pipelines/synthetic.toml", "--no-progress"];
         a.extend_from_slice(args);
         bienvivre(dir.path(), &a)
     };
@@ -61,9 +67,9 @@ fn three_nightly_runs_then_retention() {
     // Without the flag a rerun is a run of its own.
     assert!(run(&["-q"]).status.success());
     // The data changes before the third night.
-    let csv = std::fs::read_to_string(dir.join("data/demo.csv")).unwrap();
+    let csv = std::fs::read_to_string(dir.join("data/synthetic.csv")).unwrap();
     std::fs::write(
-        dir.join("data/demo.csv"),
+        dir.join("data/synthetic.csv"),
         csv.replacen(",77.1,", ",79.9,", 1),
     )
     .unwrap();
@@ -72,23 +78,26 @@ fn three_nightly_runs_then_retention() {
     let ids = runs_listed(dir.path());
     assert_eq!(ids.len(), 3);
     assert_eq!(latest(dir.path()), ids[2]);
-    let listing = stdout(&bienvivre(dir.path(), &["runs", "pipelines/demo.toml"]));
+    let listing = stdout(&bienvivre(
+        dir.path(),
+        &["runs", "pipelines/synthetic.toml"],
+    ));
     let third_line = listing.lines().last().unwrap();
     assert!(
-        third_line.contains("latest") && third_line.contains("data/demo.csv"),
+        third_line.contains("latest") && third_line.contains("data/synthetic.csv"),
         "{listing}"
     );
     // The manifest says which run it is; its volatile fields sit under "run".
     let m: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("outputs/demo/latest/manifest.json")).unwrap(),
+        &std::fs::read_to_string(dir.join("outputs/synthetic/latest/manifest.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(m["run"]["id"], ids[2].as_str());
     assert_eq!(m["fingerprint"].as_str().unwrap().len(), 64);
     // Retention: keep = 2 prunes the oldest, never latest.
-    let toml = std::fs::read_to_string(dir.join("pipelines/demo.toml")).unwrap();
+    let toml = std::fs::read_to_string(dir.join("pipelines/synthetic.toml")).unwrap();
     std::fs::write(
-        dir.join("pipelines/demo.toml"),
+        dir.join("pipelines/synthetic.toml"),
         format!("{toml}\n[output]\nkeep = 2\n"),
     )
     .unwrap();
@@ -101,10 +110,10 @@ fn three_nightly_runs_then_retention() {
 
 #[test]
 fn two_concurrent_runs_one_waits_or_is_refused() {
-    let dir = demo_project();
+    let dir = synthetic_project();
     let spawn = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_bienvivre"))
-            .args(["run", "pipelines/demo.toml", "-q"])
+            .args(["run", "pipelines/synthetic.toml", "-q"])
             .args(extra)
             .current_dir(dir.path())
             .stdout(Stdio::null())
@@ -113,7 +122,7 @@ fn two_concurrent_runs_one_waits_or_is_refused() {
             .unwrap()
     };
     assert!(
-        bienvivre(dir.path(), &["run", "pipelines/demo.toml", "-q"])
+        bienvivre(dir.path(), &["run", "pipelines/synthetic.toml", "-q"])
             .status
             .success()
     );
@@ -135,7 +144,7 @@ fn two_concurrent_runs_one_waits_or_is_refused() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let second = bienvivre(dir.path(), &["run", "pipelines/demo.toml", "-q"]);
+    let second = bienvivre(dir.path(), &["run", "pipelines/synthetic.toml", "-q"]);
     let first = first.wait_with_output().unwrap();
     assert!(
         first.status.success(),
@@ -147,7 +156,7 @@ fn two_concurrent_runs_one_waits_or_is_refused() {
     assert_eq!(runs_listed(dir.path()).len(), before + 1);
     let message = stderr(&second);
     assert!(
-        message.contains("outputs/demo is locked by another run (pid ")
+        message.contains("outputs/synthetic is locked by another run (pid ")
             && message.contains(", started 20"),
         "{message}"
     );
@@ -162,16 +171,16 @@ fn two_concurrent_runs_one_waits_or_is_refused() {
 
 #[test]
 fn a_killed_run_leaves_latest_and_the_list_as_they_were() {
-    let dir = demo_project();
+    let dir = synthetic_project();
     assert!(
-        bienvivre(dir.path(), &["run", "pipelines/demo.toml", "-q"])
+        bienvivre(dir.path(), &["run", "pipelines/synthetic.toml", "-q"])
             .status
             .success()
     );
     let mut before = (runs_listed(dir.path()), latest(dir.path()));
     for delay in [50, 200, 500] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bienvivre"))
-            .args(["run", "pipelines/demo.toml", "-q"])
+            .args(["run", "pipelines/synthetic.toml", "-q"])
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -195,14 +204,14 @@ fn a_killed_run_leaves_latest_and_the_list_as_they_were() {
 
 #[test]
 fn diff_names_the_movers_the_changed_input_and_fails_on_thresholds() {
-    let dir = demo_project();
+    let dir = synthetic_project();
     assert!(
-        bienvivre(dir.path(), &["run", "pipelines/demo.toml", "-q"])
+        bienvivre(dir.path(), &["run", "pipelines/synthetic.toml", "-q"])
             .status
             .success()
     );
     // Two territories fall in 2024: life expectancy down, infant mortality up.
-    let csv = std::fs::read_to_string(dir.join("data/demo.csv")).unwrap();
+    let csv = std::fs::read_to_string(dir.join("data/synthetic.csv")).unwrap();
     let changed: Vec<String> = csv
         .lines()
         .map(|l| {
@@ -214,24 +223,24 @@ fn diff_names_the_movers_the_changed_input_and_fails_on_thresholds() {
             f.join(",")
         })
         .collect();
-    std::fs::write(dir.join("data/demo.csv"), changed.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("data/synthetic.csv"), changed.join("\n") + "\n").unwrap();
     assert!(
-        bienvivre(dir.path(), &["run", "pipelines/demo.toml", "-q"])
+        bienvivre(dir.path(), &["run", "pipelines/synthetic.toml", "-q"])
             .status
             .success()
     );
-    let d = bienvivre(dir.path(), &["diff", "pipelines/demo.toml"]);
+    let d = bienvivre(dir.path(), &["diff", "pipelines/synthetic.toml"]);
     assert!(d.status.success(), "{}", stderr(&d));
     let text = stdout(&d);
     assert!(
         text.contains("2 territories moved 5 or more places in the index")
-            && text.contains("inputs changed: data/demo.csv (")
+            && text.contains("inputs changed: data/synthetic.csv (")
             && text.contains("config unchanged"),
         "{text}"
     );
     let json: serde_json::Value = serde_json::from_str(&stdout(&bienvivre(
         dir.path(),
-        &["diff", "pipelines/demo.toml", "--json"],
+        &["diff", "pipelines/synthetic.toml", "--json"],
     )))
     .unwrap();
     let movers: Vec<&str> = json["moves"]
@@ -263,7 +272,7 @@ fn diff_names_the_movers_the_changed_input_and_fails_on_thresholds() {
         dir.path(),
         &[
             "diff",
-            "pipelines/demo.toml",
+            "pipelines/synthetic.toml",
             "-q",
             "--fail-on",
             "rank_move>10",
@@ -275,7 +284,7 @@ fn diff_names_the_movers_the_changed_input_and_fails_on_thresholds() {
         dir.path(),
         &[
             "diff",
-            "pipelines/demo.toml",
+            "pipelines/synthetic.toml",
             "-q",
             "--fail-on",
             "rank_move>40",
