@@ -1,23 +1,36 @@
-//! Full-run benchmark: generates a large seeded input (default 35,000 territories ×
-//! 60 indicators × 10 years, wide CSV) and times `run` on it end to end, in release mode.
+//! The national panel against its floor (issue 13): a seeded panel (default 35,000
+//! territories × 60 indicators × 10 years) stored as Parquet, run end to end by the release
+//! binary with `[output] formats = ["parquet"]`, beside the floor measured in this process
+//! on the same file: polars reading it, reshaping it into as many tidy rows as the run
+//! writes (key columns, level, node, a value and a rank column per node, no computation),
+//! and writing them as Parquet with the same (default) compression and row groups.
 //!
 //!     cargo bench --bench full_run
-//!     BENCH_TERRITORIES=5000 BENCH_YEARS=3 cargo bench --bench full_run
+//!     BENCH_TERRITORIES=105000 cargo bench --bench full_run   # the panel × 3
+//!     BENCH_CSV=1 cargo bench --bench full_run               # also the tidy CSV alone
+//!     BENCH_KEEP=1 cargo bench --bench full_run              # keep the input and outputs
 //!
-//! Prints generation time, run wall time, stage timings and the process's peak resident
-//! memory (VmHWM). No assertions: the machine is shared and noisy.
+//! Prints the floor's steps, the run's wall time, stages and peak RSS (from its manifest),
+//! then the ratios: run / floor (target ≤ 1.5), compute stage / bare read (target ≤ 2),
+//! and with BENCH_CSV the tidy CSV's write speed (target ≥ 300 MB/s). No assertions: the
+//! machine is shared and noisy; run it twice and quote the medians.
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
+
+use polars::prelude::*;
 
 mod common;
 
 use bienvivre::synth::{self, SynthSpec};
-use common::{env_or, peak_rss_mib, run_timed};
+use common::{env_or, peak_rss_mib};
+
+/// Rows per Parquet row group, as the run writes them.
+const ROW_GROUP: usize = 512 * 512;
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else (e.g. a filter) is ignored.
     let spec = SynthSpec {
         territories: env_or("BENCH_TERRITORIES", 35_000),
         groups: 100,
@@ -29,49 +42,267 @@ fn main() {
     };
     let dir = std::env::temp_dir().join(format!("bienvivre-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create bench dir");
-    let data = dir.join("bench.csv");
-    let pipeline = dir.join("bench.toml");
-
+    let input = dir.join("bench.parquet");
     let t = Instant::now();
-    let mut w = BufWriter::new(std::fs::File::create(&data).expect("create data"));
-    synth::write_csv(&spec, &mut w).expect("generate");
-    w.flush().expect("flush");
-    std::fs::write(&pipeline, synth::pipeline_toml(&spec, "bench.csv", "bench")).expect("pipeline");
-    let size = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
+    generate_parquet(&spec, &dir, &input);
     println!(
-        "generated {} territories × {} indicators × {} years ({:.0} MiB CSV) in {:.1} s",
+        "generated {} territories × {} indicators × {} years: {:.0} MiB of Parquet, in {:.1} s",
         spec.territories,
         spec.indicators,
         spec.years,
-        size as f64 / 1048576.0,
+        size_mib(&input),
         t.elapsed().as_secs_f64()
     );
-    let before = peak_rss_mib();
 
-    let (summary, wall) = run_timed(pipeline.clone(), dir.join("out"));
+    let toml = synth::pipeline_toml(&spec, "bench.parquet", "bench");
+    let pipeline = dir.join("bench.toml");
+    std::fs::write(
+        &pipeline,
+        format!("{toml}\n[output]\nformats = [\"parquet\"]\n"),
+    )
+    .expect("pipeline");
+    let nodes = bienvivre::run::load_plan(&pipeline)
+        .expect("the generated pipeline plans")
+        .nodes
+        .len();
+
+    // The floor, in this process.
+    let floor = floor(&input, &dir.join("floor.parquet"), nodes);
     println!(
-        "run: {wall:.2} s wall, {} territory rows",
-        summary
-            .manifest
-            .as_ref()
-            .expect("a run")
-            .index
-            .as_ref()
-            .map_or(0, |i| i.counts.rows)
+        "floor: read {:.2} s, reshape + write {} tidy rows {:.2} s ({:.0} MiB): {:.2} s",
+        floor.read,
+        floor.rows,
+        floor.write,
+        size_mib(&dir.join("floor.parquet")),
+        floor.read + floor.write
     );
-    for (stage, ms) in &summary.manifest.as_ref().expect("a run").run.timings_ms {
-        println!("  {stage:>8}: {ms} ms");
+    let _ = std::fs::remove_file(dir.join("floor.parquet"));
+
+    // The run, in its own process.
+    let run = run(&pipeline, &dir.join("out"));
+    println!(
+        "run (Parquet only): {:.2} s wall, peak {:.0} MiB; {}; scores.parquet {:.0} MiB",
+        run.wall,
+        run.peak_mib,
+        run.stages_text(),
+        size_mib(&dir.join("out/scores.parquet"))
+    );
+    let total = floor.read + floor.write;
+    println!(
+        "ratios: run / floor = {:.2} (target ≤ 1.5); compute / bare read = {:.2} (target ≤ 2)",
+        run.wall / total,
+        run.stage("compute") / floor.read
+    );
+
+    if env_or("BENCH_CSV", 0) == 1 {
+        std::fs::write(
+            &pipeline,
+            format!("{toml}\n[output]\nformats = [\"csv\"]\n"),
+        )
+        .expect("pipeline");
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+        let csv = run_named(&pipeline, &dir.join("out"));
+        let bytes = std::fs::metadata(dir.join("out/scores.csv"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!(
+            "run (tidy CSV only): {:.2} s wall, peak {:.0} MiB; {}; scores.csv {:.0} MB written at {:.0} MB/s (target ≥ 300)",
+            csv.wall,
+            csv.peak_mib,
+            csv.stages_text(),
+            bytes as f64 / 1e6,
+            bytes as f64 / 1e6 / csv.stage("write")
+        );
     }
     println!(
-        "peak RSS: {:.0} MiB (after generation: {:.0} MiB)",
-        peak_rss_mib().unwrap_or(f64::NAN),
-        before.unwrap_or(f64::NAN)
+        "this process's peak (generation and floor): {:.0} MiB",
+        peak_rss_mib().unwrap_or(f64::NAN)
     );
-    let out: PathBuf = dir.join("out");
-    for f in ["scores.parquet", "scores.csv", "scores_wide.csv"] {
-        if let Ok(m) = std::fs::metadata(out.join(f)) {
-            println!("  {f}: {:.0} MiB", m.len() as f64 / 1048576.0);
+    if env_or("BENCH_KEEP", 0) == 1 {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn size_mib(p: &Path) -> f64 {
+    std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1048576.0)
+}
+
+/// The seeded panel, through the generator's CSV, as Parquet.
+fn generate_parquet(spec: &SynthSpec, dir: &Path, out: &Path) {
+    let csv = dir.join("bench.csv");
+    let mut w = BufWriter::new(std::fs::File::create(&csv).expect("create data"));
+    synth::write_csv(spec, &mut w).expect("generate");
+    w.flush().expect("flush");
+    drop(w);
+    let mut schema = Schema::default();
+    for key in ["code", "name", "region"] {
+        schema.with_column(key.into(), DataType::String);
+    }
+    schema.with_column("year".into(), DataType::Int64);
+    let mut df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_schema_overwrite(Some(Arc::new(schema)))
+        .with_infer_schema_length(Some(100))
+        .try_into_reader_with_file_path(Some(csv.clone()))
+        .expect("open csv")
+        .finish()
+        .expect("read csv");
+    let f = std::fs::File::create(out).expect("create parquet");
+    ParquetWriter::new(BufWriter::new(f))
+        .finish(&mut df)
+        .expect("write parquet");
+    let _ = std::fs::remove_file(csv);
+}
+
+struct Floor {
+    read: f64,
+    write: f64,
+    rows: usize,
+}
+
+/// Polars alone: read the input, then write `nodes` blocks of tidy rows (each an input
+/// value column beside the keys, with a level, a node id and a rank column) to Parquet.
+fn floor(input: &Path, out: &Path, nodes: usize) -> Floor {
+    let t = Instant::now();
+    let f = std::fs::File::open(input).expect("open input");
+    let df = ParquetReader::new(f).finish().expect("read input");
+    let read = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let height = df.height();
+    let keys: Vec<Column> = [
+        ("code", "territory_id"),
+        ("name", "territory_name"),
+        ("region", "group"),
+        ("year", "year"),
+    ]
+    .iter()
+    .map(|(from, to)| {
+        df.column(from)
+            .expect("key")
+            .clone()
+            .with_name((*to).into())
+    })
+    .collect();
+    let values: Vec<&Column> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype().is_float())
+        .collect();
+    // A rank-like column (precomputed: the floor computes nothing).
+    let rank = Column::new(
+        "rank".into(),
+        (0..height as u32)
+            .map(|r| r % 35_000 + 1)
+            .collect::<Vec<u32>>(),
+    );
+    let block = |k: usize| -> DataFrame {
+        let mut columns = keys.clone();
+        columns.push(Column::new_scalar(
+            "level".into(),
+            Scalar::from(PlSmallStr::from("indicator")),
+            height,
+        ));
+        columns.push(Column::new_scalar(
+            "node_id".into(),
+            Scalar::from(PlSmallStr::from(format!("node_{k:03}").as_str())),
+            height,
+        ));
+        columns.push(values[k % values.len()].clone().with_name("value".into()));
+        columns.push(rank.clone());
+        DataFrame::new(height, columns).expect("block")
+    };
+    let file = BufWriter::new(std::fs::File::create(out).expect("create floor output"));
+    let mut writer = None;
+    let mut pending: Option<DataFrame> = None;
+    let mut rows = 0;
+    let mut flush = |pending: &mut Option<DataFrame>| {
+        let Some(mut df) = pending.take() else { return };
+        df.rechunk_mut();
+        let w = writer.get_or_insert_with(|| {
+            ParquetWriter::new(file.get_ref().try_clone().expect("clone file"))
+                .batched(df.schema())
+                .expect("batched writer")
+        });
+        w.write_batch(&df).expect("write batch");
+    };
+    for k in 0..nodes {
+        let b = block(k);
+        rows += b.height();
+        match &mut pending {
+            None => pending = Some(b),
+            Some(acc) => {
+                acc.vstack_mut_owned(b).expect("stack");
+            }
+        }
+        if pending.as_ref().is_some_and(|p| p.height() >= ROW_GROUP) {
+            flush(&mut pending);
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    flush(&mut pending);
+    if let Some(w) = writer.as_mut() {
+        w.finish().expect("finish");
+    }
+    Floor {
+        read,
+        write: t.elapsed().as_secs_f64(),
+        rows,
+    }
+}
+
+struct Run {
+    wall: f64,
+    peak_mib: f64,
+    stages: Vec<(String, f64)>,
+}
+
+impl Run {
+    fn stage(&self, name: &str) -> f64 {
+        self.stages
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(f64::NAN, |(_, s)| *s)
+    }
+
+    fn stages_text(&self) -> String {
+        self.stages
+            .iter()
+            .map(|(n, s)| format!("{n} {s:.2} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn run(pipeline: &Path, out: &Path) -> Run {
+    run_named(pipeline, out)
+}
+
+/// Runs the release binary on `pipeline` into `out`; stages and peak memory from its
+/// manifest.
+fn run_named(pipeline: &Path, out: &Path) -> Run {
+    let t = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_bienvivre"))
+        .args(["run", "-q", "--no-progress", "-o"])
+        .arg(out)
+        .arg(pipeline)
+        .output()
+        .expect("run bienvivre");
+    let wall = t.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest"))
+            .expect("manifest JSON");
+    let stages = m["run"]["timings_ms"]
+        .as_object()
+        .expect("timings")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN) / 1000.0))
+        .collect();
+    Run {
+        wall,
+        peak_mib: m["run"]["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+        stages,
+    }
 }

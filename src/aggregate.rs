@@ -146,38 +146,67 @@ fn pairwise(terms: &[Expr]) -> Expr {
     pairwise(left) + pairwise(right)
 }
 
-/// One rank column per node: 1 = best, ties share the best rank, per year when there are years.
-pub fn ranks(plan: &Plan) -> Vec<Expr> {
-    // Unranked territories (aggregates such as "World") take no place: their values are
-    // hidden from the ranking, and their rank is null.
-    let unranked = plan
-        .keys
-        .unranked
-        .iter()
-        .map(|id| col(crate::plan::TERRITORY_ID).eq(lit(id.as_str())))
-        .reduce(|a, b| a.or(b));
+/// The rank of every node's score, per year: 1 = best, ties share the best (lowest) rank,
+/// missing scores and `[territories] unranked` territories have none. One sort per node
+/// and year, the rows of each year found once for all nodes, nodes in parallel: polars'
+/// windowed rank re-grouped the frame for each of them, which was most of the compute
+/// stage on a national panel (1.5 of 1.8 s for 76 nodes × 350,000 rows).
+pub fn ranks(plan: &Plan, frame: &DataFrame) -> PolarsResult<Vec<Column>> {
+    use rayon::prelude::*;
+    let height = frame.height();
+    // The rows of each year (all rows in one group without years).
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    if plan.has_years() {
+        let years = frame.column(YEAR)?.i64()?;
+        let mut index: std::collections::BTreeMap<Option<i64>, usize> = Default::default();
+        for (row, y) in years.iter().enumerate() {
+            let g = *index.entry(y).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(row);
+        }
+    } else {
+        groups.push((0..height).collect());
+    }
+    // Unranked territories (aggregates such as "World") take no place.
+    let hidden: Vec<bool> = if plan.keys.unranked.is_empty() {
+        vec![false; height]
+    } else {
+        let ids = frame.column(TERRITORY_ID)?.str()?;
+        ids.iter()
+            .map(|id| id.is_some_and(|id| plan.keys.unranked.iter().any(|u| u == id)))
+            .collect()
+    };
     plan.nodes
-        .iter()
+        .par_iter()
         .map(|node| {
-            let value = match &unranked {
-                Some(hidden) => when(hidden.clone())
-                    .then(lit(NULL).cast(DataType::Float64))
-                    .otherwise(col(node.id.as_str())),
-                None => col(node.id.as_str()),
-            };
-            let r = value.rank(
-                RankOptions {
-                    method: RankMethod::Min,
-                    descending: true,
-                },
-                None,
-            );
-            let r = if plan.has_years() {
-                r.over([col(YEAR)]).expect("a column window is valid")
-            } else {
-                r
-            };
-            r.cast(DataType::UInt32).alias(rank_column(&node.id))
+            let values = frame.column(node.id.as_str())?.f64()?.rechunk();
+            let values = values.as_ref();
+            let mut rank: Vec<Option<u32>> = vec![None; height];
+            let mut scored: Vec<(f64, usize)> = Vec::new();
+            for rows in &groups {
+                scored.clear();
+                scored.extend(
+                    rows.iter()
+                        .filter(|&&r| !hidden[r])
+                        .filter_map(|&r| values.get(r).map(|v| (v, r))),
+                );
+                // Best first; equal values are adjacent (total order), and tie on `==`.
+                scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+                let mut current = 0u32;
+                for (i, &(v, r)) in scored.iter().enumerate() {
+                    if i == 0 || v != scored[i - 1].0 {
+                        current = i as u32 + 1;
+                    }
+                    rank[r] = Some(current);
+                }
+            }
+            Ok(UInt32Chunked::from_iter_options(
+                rank_column(&node.id).as_str().into(),
+                rank.into_iter(),
+            )
+            .into_column())
         })
         .collect()
 }
@@ -346,6 +375,55 @@ id = "cm"
 dimension = "d"
 aggregation = { method = "arithmetic", min_share = 0.7 }
 "#;
+
+    /// Ranks per year: ties share the best rank, missing scores and unranked territories
+    /// have none and take no place.
+    #[test]
+    fn ranks_per_year_with_ties_gaps_and_unranked() {
+        let text = "[pipeline]\nid = \"t\"\n[territories]\nid = \"code\"\nyear = \"year\"\n\
+                    unranked = [\"W\"]\n[[source]]\npath = \"x.csv\"\n[index]\nid = \"idx\"\n\
+                    [[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\ndimension = \"d\"\n\
+                    [[indicator]]\nid = \"x\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\n\
+                    goalposts = \"observed\"\n";
+        let plan = plan::test_plan(text);
+        let ids = ["A", "B", "C", "W", "D", "A", "B", "C"];
+        let years = [2020i64, 2020, 2020, 2020, 2020, 2021, 2021, 2021];
+        let x = [
+            Some(5.0),
+            Some(7.0),
+            Some(5.0),
+            Some(99.0),
+            None,
+            Some(-0.0),
+            Some(0.0),
+            Some(1.0),
+        ];
+        let mut columns = vec![
+            Column::new(TERRITORY_ID.into(), ids),
+            Column::new(YEAR.into(), years),
+        ];
+        for node in &plan.nodes {
+            columns.push(Column::new(node.id.as_str().into(), x));
+        }
+        let df = DataFrame::new(ids.len(), columns).unwrap();
+        let ranks = super::ranks(&plan, &df).unwrap();
+        let got: Vec<Option<u32>> = ranks[0].u32().unwrap().iter().collect();
+        // 2020: B 7 first, A and C 5 share 2nd, W hidden, D missing; 2021: C 1 first,
+        // −0 and +0 tie for 2nd.
+        assert_eq!(
+            got,
+            [
+                Some(2),
+                Some(1),
+                Some(2),
+                None,
+                None,
+                Some(2),
+                Some(2),
+                Some(1)
+            ]
+        );
+    }
 
     fn plan() -> Plan {
         let mut text = FRAMEWORK.to_string();

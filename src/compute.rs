@@ -143,7 +143,9 @@ fn compute_frame(
         }
         None => (lf, Vec::new()),
     };
-    let frame = lf.with_columns(aggregate::ranks(plan)).collect()?;
+    let mut frame = lf.collect()?;
+    let ranks = aggregate::ranks(plan, &frame)?;
+    frame.hstack_mut(&ranks)?;
     aggregate::check_positive_inputs(plan, &frame)?;
     aggregate::check_finite(plan, &frame)?;
     if !plan.keys.unranked.is_empty() {

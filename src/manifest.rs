@@ -54,6 +54,9 @@ pub struct RunInfo {
     pub started: String,
     pub finished: String,
     pub timings_ms: BTreeMap<String, u128>,
+    /// The process's peak resident memory when the manifest was made (Linux; None
+    /// elsewhere), in MiB.
+    pub peak_rss_mib: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]

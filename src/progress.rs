@@ -118,3 +118,11 @@ impl Drop for Progress {
         self.bar.finish_and_clear();
     }
 }
+
+/// This process's peak resident memory so far (`VmHWM`), in MiB; None where /proc is not.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}

@@ -295,6 +295,7 @@ pub fn run(options: &RunOptions, progress: &mut Progress) -> Result<RunSummary, 
                 .iter()
                 .map(|(stage, d)| (stage.to_string(), d.as_millis()))
                 .collect(),
+            peak_rss_mib: crate::progress::peak_rss_mib(),
         };
         manifest
     };

@@ -1,5 +1,8 @@
 //! Helpers shared by the benchmarks: sizes from the environment, peak memory.
 
+// Each benchmark uses a part of these helpers.
+#![allow(dead_code)]
+
 /// `name` from the environment as a number, or `default`.
 pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
