@@ -17,7 +17,6 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use polars::prelude::*;
@@ -25,7 +24,7 @@ use polars::prelude::*;
 mod common;
 
 use bienvivre::synth::{self, SynthSpec};
-use common::{env_or, peak_rss_mib};
+use common::{env_or, peak_rss_mib, run_named};
 
 /// Rows per Parquet row group, as the run writes them.
 const ROW_GROUP: usize = 512 * 512;
@@ -79,7 +78,7 @@ fn main() {
     let _ = std::fs::remove_file(dir.join("floor.parquet"));
 
     // The run, in its own process.
-    let run = run(&pipeline, &dir.join("out"));
+    let run = run_named(&pipeline, &dir.join("out"));
     println!(
         "run (Parquet only): {:.2} s wall, peak {:.0} MiB; {}; scores.parquet {:.0} MiB",
         run.wall,
@@ -249,60 +248,5 @@ fn floor(input: &Path, out: &Path, nodes: usize) -> Floor {
         read,
         write: t.elapsed().as_secs_f64(),
         rows,
-    }
-}
-
-struct Run {
-    wall: f64,
-    peak_mib: f64,
-    stages: Vec<(String, f64)>,
-}
-
-impl Run {
-    fn stage(&self, name: &str) -> f64 {
-        self.stages
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(f64::NAN, |(_, s)| *s)
-    }
-
-    fn stages_text(&self) -> String {
-        self.stages
-            .iter()
-            .map(|(n, s)| format!("{n} {s:.2} s"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-fn run(pipeline: &Path, out: &Path) -> Run {
-    run_named(pipeline, out)
-}
-
-/// Runs the release binary on `pipeline` into `out`; stages and peak memory from its
-/// manifest.
-fn run_named(pipeline: &Path, out: &Path) -> Run {
-    let t = Instant::now();
-    let o = Command::new(env!("CARGO_BIN_EXE_bienvivre"))
-        .args(["run", "-q", "--no-progress", "-o"])
-        .arg(out)
-        .arg(pipeline)
-        .output()
-        .expect("run bienvivre");
-    let wall = t.elapsed().as_secs_f64();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest"))
-            .expect("manifest JSON");
-    let stages = m["run"]["timings_ms"]
-        .as_object()
-        .expect("timings")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN) / 1000.0))
-        .collect();
-    Run {
-        wall,
-        peak_mib: m["run"]["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
-        stages,
     }
 }

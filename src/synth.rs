@@ -307,13 +307,57 @@ const RCI_COMPONENTS: [&str; 14] = [
     "trust_strangers",
 ];
 
-/// Writes a survey CSV: `id,territory,weight,sex,q01,…` with answers 0–4 (9 = don't know).
-/// Answers depend on a per-territory and a per-person latent level, so territories differ.
-pub fn write_survey_csv(spec: &SurveySpec, out: &mut impl Write) -> io::Result<()> {
+/// A generated survey, column by column: `id`, `territory`, `weight`, `sex`, then the
+/// answers `q01…` coded 0–4 (9 = don't know). Answers depend on a per-territory and a
+/// per-person latent level, so territories differ.
+#[derive(Debug)]
+pub struct Survey {
+    pub territory: Vec<u32>,
+    pub weight: Vec<f64>,
+    pub female: Vec<bool>,
+    /// Per item, per respondent.
+    pub answers: Vec<Vec<i8>>,
+}
+
+pub fn survey(spec: &SurveySpec) -> Survey {
     let mut rng = Rng::new(spec.seed);
     let territory_level: Vec<f64> = (0..spec.territories.max(1))
         .map(|_| 0.5 * rng.normal())
         .collect();
+    let n = spec.respondents;
+    let mut s = Survey {
+        territory: Vec::with_capacity(n),
+        weight: Vec::with_capacity(n),
+        female: Vec::with_capacity(n),
+        answers: vec![Vec::with_capacity(n); spec.items],
+    };
+    for i in 0..n {
+        let t = i % spec.territories.max(1);
+        let level = territory_level[t] + rng.normal();
+        // Weights with three decimals, as the CSV writes them.
+        let weight = ((0.5 + rng.uniform()) * 1000.0).round() / 1000.0;
+        s.territory.push(t as u32);
+        s.weight.push(weight);
+        s.female.push(rng.uniform() < 0.5);
+        for answers in s.answers.iter_mut() {
+            if rng.uniform() < spec.missing {
+                answers.push(9);
+                continue;
+            }
+            let z = level + rng.normal();
+            answers.push(((z + 2.5).floor() as i64).clamp(0, 4) as i8);
+        }
+    }
+    s
+}
+
+fn territory_code(t: u32) -> String {
+    format!("R{:04}", t + 1)
+}
+
+/// Writes a generated survey as CSV: `id,territory,weight,sex,q01,…`.
+pub fn write_survey_csv(spec: &SurveySpec, out: &mut impl Write) -> io::Result<()> {
+    let s = survey(spec);
     let mut header = String::from("id,territory,weight,sex");
     for j in 0..spec.items {
         write!(header, ",q{:02}", j + 1).expect("string");
@@ -321,23 +365,61 @@ pub fn write_survey_csv(spec: &SurveySpec, out: &mut impl Write) -> io::Result<(
     writeln!(out, "{header}")?;
     let mut line = String::with_capacity(16 + 2 * spec.items);
     for i in 0..spec.respondents {
-        let t = i % spec.territories.max(1);
-        let level = territory_level[t] + rng.normal();
         line.clear();
-        let weight = 0.5 + rng.uniform();
-        let sex = if rng.uniform() < 0.5 { 'f' } else { 'm' };
-        write!(line, "{},R{:04},{weight:.3},{sex}", i + 1, t + 1).expect("string");
-        for _ in 0..spec.items {
-            if rng.uniform() < spec.missing {
-                line.push_str(",9");
-                continue;
-            }
-            let z = level + rng.normal();
-            let code = ((z + 2.5).floor() as i64).clamp(0, 4);
-            write!(line, ",{code}").expect("string");
+        let sex = if s.female[i] { 'f' } else { 'm' };
+        write!(
+            line,
+            "{},{},{:.3},{sex}",
+            i + 1,
+            territory_code(s.territory[i]),
+            s.weight[i]
+        )
+        .expect("string");
+        for answers in &s.answers {
+            write!(line, ",{}", answers[i]).expect("string");
         }
         writeln!(out, "{line}")?;
     }
+    Ok(())
+}
+
+/// Writes a generated survey as Parquet, typed as a statistics package exports it:
+/// `id` Int64, `territory` and `sex` text, `weight` Float64, answers Int8 (zstd).
+pub fn write_survey_parquet(
+    spec: &SurveySpec,
+    out: impl Write,
+) -> polars::prelude::PolarsResult<()> {
+    use polars::prelude::*;
+    let s = survey(spec);
+    let n = spec.respondents;
+    let names: Vec<String> = (0..spec.territories.max(1) as u32)
+        .map(territory_code)
+        .collect();
+    let mut columns = vec![
+        Column::new("id".into(), (1..=n as i64).collect::<Vec<_>>()),
+        Column::new(
+            "territory".into(),
+            s.territory
+                .iter()
+                .map(|&t| names[t as usize].as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("weight".into(), s.weight),
+        Column::new(
+            "sex".into(),
+            s.female
+                .iter()
+                .map(|&f| if f { "f" } else { "m" })
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for (j, answers) in s.answers.into_iter().enumerate() {
+        columns.push(Column::new(format!("q{:02}", j + 1).into(), answers));
+    }
+    let mut df = DataFrame::new(n, columns)?;
+    ParquetWriter::new(out)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(&mut df)?;
     Ok(())
 }
 

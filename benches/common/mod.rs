@@ -34,3 +34,55 @@ pub fn run_timed(
         .unwrap_or_else(|e| panic!("run failed: {e}"));
     (summary, t.elapsed().as_secs_f64())
 }
+
+/// A run of the release binary: wall time, and stages and peak memory from its manifest.
+pub struct Run {
+    pub wall: f64,
+    pub peak_mib: f64,
+    pub stages: Vec<(String, f64)>,
+}
+
+impl Run {
+    pub fn stage(&self, name: &str) -> f64 {
+        self.stages
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(f64::NAN, |(_, s)| *s)
+    }
+
+    pub fn stages_text(&self) -> String {
+        self.stages
+            .iter()
+            .map(|(n, s)| format!("{n} {s:.2} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Runs the release binary on `pipeline` into `out`, in its own process (so its peak
+/// memory is its own); stages and peak memory from its manifest.
+pub fn run_named(pipeline: &std::path::Path, out: &std::path::Path) -> Run {
+    let t = std::time::Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_bienvivre"))
+        .args(["run", "-q", "--no-progress", "-o"])
+        .arg(out)
+        .arg(pipeline)
+        .output()
+        .expect("run bienvivre");
+    let wall = t.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest"))
+            .expect("manifest JSON");
+    let stages = m["run"]["timings_ms"]
+        .as_object()
+        .expect("timings")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN) / 1000.0))
+        .collect();
+    Run {
+        wall,
+        peak_mib: m["run"]["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+        stages,
+    }
+}

@@ -26,20 +26,48 @@ type Key = (Option<String>, Option<i64>, Option<String>);
 /// Per replicate: Σω, Σω·s, Σω·c·poor.
 type Replicates = Vec<[f64; 3]>;
 
-/// The scored respondents of one territory (× year), together so resampling stays in cache.
-struct Stratum {
+/// The scored respondents of one territory (× year), in file order, together so
+/// resampling stays in cache.
+pub(super) struct Stratum {
     /// ω, ω·s, ω·c·poor per respondent.
     values: Vec<[f64; 3]>,
     /// Per subgroup variable, each respondent's label as an index into `codes`.
     labels: Vec<Vec<u32>>,
     /// Per subgroup variable, the global label codes present in this stratum.
     codes: Vec<Vec<u32>>,
+    /// Per subgroup variable: global label code → index into `codes`.
+    index: Vec<HashMap<u32, u32>>,
+}
+
+impl Stratum {
+    pub(super) fn new(cells: &Cells) -> Self {
+        let k = cells.labels.len();
+        Stratum {
+            values: Vec::new(),
+            labels: vec![Vec::new(); k],
+            codes: vec![Vec::new(); k],
+            index: vec![HashMap::new(); k],
+        }
+    }
+
+    /// Adds a scored respondent: its values and its global label code per variable.
+    pub(super) fn push(&mut self, values: [f64; 3], labels: impl Iterator<Item = u32>) {
+        self.values.push(values);
+        for (k, code) in labels.enumerate() {
+            let codes = &mut self.codes[k];
+            let l = *self.index[k].entry(code).or_insert_with(|| {
+                codes.push(code);
+                (codes.len() - 1) as u32
+            });
+            self.labels[k].push(l);
+        }
+    }
 }
 
 /// Adds `mean_ci_low/high` and `M0_ci_low/high` to `table` (null with no replicates).
 pub(super) fn intervals(
     plan: &RciPlan,
-    scored: &DataFrame,
+    strata: &[Stratum],
     cells: &Cells,
     table: &mut DataFrame,
 ) -> PolarsResult<()> {
@@ -47,7 +75,7 @@ pub(super) fn intervals(
     let (mut lo_m, mut hi_m, mut lo_0, mut hi_0) =
         (vec![None; n], vec![None; n], vec![None; n], vec![None; n]);
     if plan.bootstrap > 0 {
-        let groups = replicate_sums(plan, scored, cells)?;
+        let groups = replicate_sums(plan, strata, cells);
         let t = table.column(TERRITORY_ID)?.str()?.clone();
         let y = table.column(YEAR)?.i64()?.clone();
         let g = table.column(SUBGROUP)?.str()?.clone();
@@ -86,12 +114,7 @@ pub(super) fn intervals(
 }
 
 /// Replicate sums of every group: territories, territory × label, whole sample (× label).
-fn replicate_sums(
-    plan: &RciPlan,
-    scored: &DataFrame,
-    cells: &Cells,
-) -> PolarsResult<HashMap<Key, Replicates>> {
-    let strata = strata(scored, cells)?;
+fn replicate_sums(plan: &RciPlan, strata: &[Stratum], cells: &Cells) -> HashMap<Key, Replicates> {
     let b = plan.bootstrap;
     let per_stratum: Vec<(Replicates, Vec<Vec<Replicates>>)> = strata
         .par_iter()
@@ -150,54 +173,7 @@ fn replicate_sums(
             }
         }
     }
-    Ok(groups)
-}
-
-/// The scored (not dropped) respondents of each stratum, in file order.
-fn strata(scored: &DataFrame, cells: &Cells) -> PolarsResult<Vec<Stratum>> {
-    let kept = scored.column("__kept")?.bool()?;
-    let w = scored.column("__w")?.f64()?;
-    let s = scored.column("rci")?.f64()?;
-    let c = scored.column("deprivation")?.f64()?;
-    let poor = scored.column("poor")?.bool()?;
-    let subgroups = cells.labels.len();
-    let mut strata: Vec<Stratum> = (0..cells.strata.len())
-        .map(|_| Stratum {
-            values: Vec::new(),
-            labels: vec![Vec::new(); subgroups],
-            codes: vec![Vec::new(); subgroups],
-        })
-        .collect();
-    // Per stratum and subgroup variable: global label code → local index.
-    let mut local: Vec<Vec<HashMap<u32, u32>>> =
-        vec![vec![HashMap::new(); subgroups]; cells.strata.len()];
-    let rows = kept
-        .iter()
-        .zip(w.iter())
-        .zip(s.iter())
-        .zip(c.iter())
-        .zip(poor.iter())
-        .enumerate();
-    for (i, ((((kept, w), s), c), poor)) in rows {
-        if kept != Some(true) {
-            continue;
-        }
-        let at = cells.stratum[i] as usize;
-        let (w, s, c) = (w.unwrap_or(0.0), s.unwrap_or(0.0), c.unwrap_or(0.0));
-        let p = if poor == Some(true) { 1.0 } else { 0.0 };
-        let st = &mut strata[at];
-        st.values.push([w, w * s, w * c * p]);
-        for (k, index) in local[at].iter_mut().enumerate() {
-            let code = cells.labels[k][i];
-            let codes = &mut st.codes[k];
-            let l = *index.entry(code).or_insert_with(|| {
-                codes.push(code);
-                (codes.len() - 1) as u32
-            });
-            st.labels[k].push(l);
-        }
-    }
-    Ok(strata)
+    groups
 }
 
 fn add(acc: &mut [f64; 3], v: [f64; 3]) {

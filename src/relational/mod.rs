@@ -1,7 +1,8 @@
 //! Relational capability (RCI) from survey microdata: a row per respondent, a column per
-//! item; per-person scores as weighted horizontal sums, then one `group_by` per grouping
-//! (territory, territory × subgroup, whole sample) for survey-weighted aggregates, and a
-//! seeded bootstrap for confidence intervals.
+//! item. The answers become achievement bits ([`survey`]); each respondent is scored from
+//! them and added into the survey-weighted sums of its cell ([`kernel`]); the groupings
+//! reported (territory, territory × subgroup, whole sample) are sums of cells, and a seeded
+//! bootstrap gives confidence intervals ([`bootstrap`]).
 //!
 //! Definitions (see ../shared/RCI.md for what is documented and what is ours):
 //! items give achievements `a_j ∈ {0, 1}` (missing when the answer is a missing code or
@@ -17,18 +18,21 @@
 
 mod bootstrap;
 mod cells;
+mod kernel;
+mod survey;
 
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::config::{Codes, MissingTreatment, Weighting};
+use crate::config::{MissingTreatment, Weighting};
 use crate::diagnostic::{Location, Problem, Problems};
+use crate::load::RawFile;
 use crate::load::sources::{self as ingest, InputSummary};
-use crate::load::{CellProblems, RawFile};
-use crate::plan::rci::{RciItem, RciPlan};
+use crate::plan::rci::RciPlan;
 use crate::plan::{TERRITORY_ID, YEAR};
 use crate::progress::Progress;
 use cells::Cells;
+use survey::Survey;
 
 const EPS: f64 = 1e-12;
 /// `territory_id` of the whole-sample rows.
@@ -113,37 +117,41 @@ pub fn compute(
 ) -> Result<RciOutput, RelationalError> {
     let input = ingest::summary(&raw);
     progress.stage(
-        "rci:score",
+        "rci:check",
         format!(
             "{} respondents × {} items",
             raw.df.height(),
             plan.items.len()
         ),
     );
-    let persons = prepare(plan, &raw)?;
+    let survey = survey::prepare(plan, &raw)?;
     drop(raw);
+    progress.stage("rci:score", "person scores");
     let polars_err = |source| RelationalError::Polars {
         path: plan.source.path.clone(),
         source,
     };
-    let scored = streaming(score(plan, persons.lazy())).map_err(polars_err)?;
-    let person_table = person_output(plan, &scored).map_err(polars_err)?;
-    let respondents = scored.height();
-    let scored_count = scored
-        .column("__kept")
-        .and_then(|c| Ok(c.bool()?.sum().unwrap_or(0) as usize))
-        .map_err(polars_err)?;
+    let scorer = kernel::Scorer::new(plan);
+    let scores = kernel::person_columns(plan, &scorer, &survey);
+    let person_table = person_output(plan, &survey, scores).map_err(polars_err)?;
+    let respondents = survey.n;
 
     progress.stage("rci:aggregate", "territories, subgroups, whole sample");
-    let subgroup_columns: Vec<String> = (0..plan.subgroups.len())
-        .map(|k| format!("__sg{k}"))
+    let subgroups: Vec<(&str, &StringChunked)> = plan
+        .subgroups
+        .iter()
+        .map(String::as_str)
+        .zip(&survey.subgroup_values)
         .collect();
-    let cells = Cells::new(&scored, TERRITORY_ID, YEAR, &subgroup_columns).map_err(polars_err)?;
-    let mut table = aggregate(plan, &scored, &cells).map_err(polars_err)?;
+    let cells = Cells::new(&survey.territory, &survey.year, &subgroups);
+    let sums = kernel::sums(&scorer, &survey, &cells, plan.bootstrap > 0);
+    let scored_count = sums.scored;
+    drop(survey);
+    let mut table = aggregate(plan, &cells, &sums.cells).map_err(polars_err)?;
     check_weights(&table, &input.path)?;
     progress.stage("rci:bootstrap", format!("{} replicates", plan.bootstrap));
-    bootstrap::intervals(plan, &scored, &cells, &mut table).map_err(polars_err)?;
-    drop(scored);
+    bootstrap::intervals(plan, &sums.strata, &cells, &mut table).map_err(polars_err)?;
+    drop(sums);
 
     progress.stage("rci:tables", "ranks, tidy and wide tables");
     let small = flag_and_rank(plan, &mut table).map_err(polars_err)?;
@@ -156,257 +164,6 @@ pub fn compute(
         territories,
         summary: summary(plan, respondents, respondents - scored_count, small),
     })
-}
-
-/// Typed person frame: `__row`, `respondent_id`, `territory_id`, `year`, subgroup labels,
-/// `__w` (survey weight), and `a:<item>` achievements (null when missing). Every bad cell
-/// is reported with its row and column.
-fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<DataFrame, Problems> {
-    let mut problems = Vec::new();
-    let mut cells = CellProblems::new(&mut problems);
-    // Cells that did not parse while reading are reported once, as what they are.
-    cells.read_errors(raw, |_| true);
-    let unreadable: std::collections::HashSet<(usize, &str)> = raw
-        .bad_cells
-        .iter()
-        .map(|b| (b.row, b.column.as_str()))
-        .collect();
-    let n = raw.df.height();
-    let text = |name: &str| -> StringChunked { raw.text(name).expect("checked column") };
-    let mut columns: Vec<Column> = Vec::new();
-    columns.push(Column::new(
-        "__row".into(),
-        (1..=n as u64).collect::<Vec<_>>(),
-    ));
-    let ids: StringChunked = match &plan.respondent_id {
-        Some(c) => text(c),
-        None => (1..=n).map(|i| Some(i.to_string())).collect(),
-    };
-    columns.push(ids.with_name("respondent_id".into()).into_column());
-
-    let territory: StringChunked = text(&plan.territory)
-        .iter()
-        .enumerate()
-        .map(|(row, v)| {
-            let v = v.map(str::trim).filter(|v| !v.is_empty());
-            if v.is_none() {
-                cells.cell(raw, row, &plan.territory, "empty territory");
-            }
-            v
-        })
-        .collect();
-    columns.push(territory.with_name(TERRITORY_ID.into()).into_column());
-
-    let years: Int64Chunked = match &plan.year {
-        Some(y) => ingest::years(raw, y, &mut cells),
-        None => Int64Chunked::full_null(YEAR.into(), n),
-    };
-    columns.push(years.with_name(YEAR.into()).into_column());
-
-    for (k, s) in plan.subgroups.iter().enumerate() {
-        let values = text(s);
-        let labels: StringChunked = values
-            .iter()
-            .map(|v| Some(format!("{s}={}", v.map(str::trim).unwrap_or("missing"))))
-            .collect();
-        columns.push(labels.with_name(format!("__sg{k}").into()).into_column());
-        columns.push(values.with_name(format!("__sgv{k}").into()).into_column());
-    }
-
-    let weights: Float64Chunked = match &plan.weight {
-        Some(w) => numbers(raw, w, &mut cells)
-            .into_iter()
-            .enumerate()
-            .map(|(row, v)| {
-                match v {
-                    None if unreadable.contains(&(row, w.as_str())) => {}
-                    None => cells.cell(raw, row, w, "missing survey weight"),
-                    Some(x) if x < 0.0 => {
-                        cells.cell(raw, row, w, format!("negative survey weight {x}"))
-                    }
-                    _ => {}
-                }
-                v
-            })
-            .collect(),
-        None => Float64Chunked::full("__w".into(), 1.0, n),
-    };
-    columns.push(weights.with_name("__w".into()).into_column());
-
-    for item in &plan.items {
-        let values = numbers(raw, &item.column, &mut cells);
-        let achieved: Float64Chunked =
-            values
-                .into_iter()
-                .enumerate()
-                .map(|(row, v)| {
-                    let x = v?;
-                    if item.is_missing(x) {
-                        return None;
-                    }
-                    if !item.is_valid(x) {
-                        cells.cell(raw, row, &item.column, format!(
-                            "answer code {x} of item \"{}\" is neither valid ({}) nor missing ({})",
-                            item.id,
-                            describe_codes(&item.valid),
-                            describe_list(&item.missing)
-                        ),
-                    );
-                        return None;
-                    }
-                    Some(if item.achieved(x) { 1.0 } else { 0.0 })
-                })
-                .collect();
-        columns.push(
-            achieved
-                .with_name(achievement(&item.id).into())
-                .into_column(),
-        );
-    }
-    cells.finish();
-    if !problems.is_empty() {
-        return Err(Problems(problems));
-    }
-    DataFrame::new(n, columns).map_err(|e| {
-        Problems(vec![Problem::new(
-            Location::data_file(&raw.path),
-            e.to_string(),
-        )])
-    })
-}
-
-fn achievement(item: &str) -> String {
-    format!("a:{item}")
-}
-
-fn describe_codes(c: &Codes) -> String {
-    match c {
-        Codes::List(v) => describe_list(v),
-        Codes::Range { min, max } => format!("{min} to {max}"),
-    }
-}
-
-fn describe_list(v: &[f64]) -> String {
-    if v.is_empty() {
-        return "none".into();
-    }
-    v.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A column as f64 values: numeric columns as they are, text parsed (bad cells reported).
-fn numbers(raw: &RawFile, name: &str, cells: &mut CellProblems<'_>) -> Vec<Option<f64>> {
-    ingest::numbers(raw, name, &crate::plan::default_missing(), cells)
-}
-
-fn sum(terms: impl Iterator<Item = Expr>) -> Expr {
-    terms.reduce(|a, b| a + b).unwrap_or_else(|| lit(0.0))
-}
-
-/// Person scores: `__answered` (weight share answered), `__kept`, `__wk` (the survey
-/// weight, 0 when dropped), `rci`, `deprivation`, `capable`, `poor`, per-dimension
-/// `dim:<id>` and `dimshare:<id>` (its part of `rci`). Scores are null when dropped.
-fn score(plan: &RciPlan, lf: LazyFrame) -> LazyFrame {
-    let a = |it: &RciItem| col(achievement(&it.id));
-    let answered = sum(plan
-        .items
-        .iter()
-        .map(|it| a(it).is_not_null().cast(DataType::Float64) * lit(it.weight)));
-    let s_raw = sum(plan
-        .items
-        .iter()
-        .map(|it| (a(it) * lit(it.weight)).fill_null(lit(0.0))));
-    let c_raw = sum(plan
-        .items
-        .iter()
-        .map(|it| ((lit(1.0) - a(it)) * lit(it.weight)).fill_null(lit(0.0))));
-    let kept = match plan.missing {
-        MissingTreatment::Drop => col("__answered").gt_eq(lit(1.0 - EPS)),
-        MissingTreatment::Rescale => col("__answered")
-            .gt_eq(lit(1.0 - plan.max_missing_share - EPS))
-            .and(col("__answered").gt(lit(0.0))),
-    };
-    let only_kept = |e: Expr| {
-        when(col("__kept"))
-            .then(e)
-            .otherwise(lit(NULL).cast(DataType::Float64))
-    };
-    let mut exprs = vec![
-        only_kept(s_raw / col("__answered")).alias("rci"),
-        only_kept(c_raw / col("__answered")).alias("deprivation"),
-    ];
-    for (d, dim) in plan.dimensions.iter().enumerate() {
-        let items: Vec<&RciItem> = plan.items.iter().filter(|i| i.dimension == d).collect();
-        let num = sum(items
-            .iter()
-            .map(|it| (a(it) * lit(it.weight)).fill_null(lit(0.0))));
-        let den = sum(items
-            .iter()
-            .map(|it| a(it).is_not_null().cast(DataType::Float64) * lit(it.weight)));
-        exprs.push(
-            only_kept(
-                when(den.clone().gt(lit(0.0)))
-                    .then(num.clone() / den)
-                    .otherwise(lit(NULL).cast(DataType::Float64)),
-            )
-            .alias(format!("dim:{}", dim.id)),
-        );
-        exprs.push(only_kept(num / col("__answered")).alias(format!("dimshare:{}", dim.id)));
-    }
-    // Respondents dropped for missing items weigh nothing in the aggregates.
-    exprs.push(
-        when(col("__kept"))
-            .then(col("__w"))
-            .otherwise(lit(0.0))
-            .alias("__wk"),
-    );
-    lf.with_column(answered.alias("__answered"))
-        .with_column(kept.alias("__kept"))
-        .with_columns(exprs)
-        .with_columns([
-            col("rci").gt_eq(lit(plan.k - EPS)).alias("capable"),
-            col("deprivation")
-                .gt_eq(lit(plan.k_deprivation - EPS))
-                .alias("poor"),
-        ])
-}
-
-/// What each respondent adds to the survey-weighted sums of its groups (`S:` columns);
-/// the measures are ratios of these sums (see [`measures`]). Dropped respondents have
-/// weight 0 and null scores, so they add nothing.
-fn summands(plan: &RciPlan) -> Vec<Expr> {
-    let w = || col("__wk");
-    let f = |name: &str| col(name).cast(DataType::Float64);
-    let mut m = vec![
-        f("__kept").alias("respondents"),
-        w().alias("S:w"),
-        (w() * col("rci")).alias("S:ws"),
-        (w() * f("capable")).alias("S:wcap"),
-        (w() * f("poor")).alias("S:wpoor"),
-        (w() * col("deprivation") * f("poor")).alias("S:wcp"),
-    ];
-    for dim in &plan.dimensions {
-        let d = col(format!("dim:{}", dim.id));
-        m.push((w() * d.clone()).alias(format!("S:wd:{}", dim.id)));
-        m.push((w() * d.is_not_null().cast(DataType::Float64)).alias(format!("S:wdn:{}", dim.id)));
-        m.push((w() * col(format!("dimshare:{}", dim.id))).alias(format!("S:wds:{}", dim.id)));
-    }
-    for it in &plan.items {
-        let a = col(achievement(&it.id));
-        m.push((w() * f("poor") * (lit(1.0) - a.clone())).alias(format!("S:whc:{}", it.id)));
-        m.push(
-            (w() * a.clone().is_not_null().cast(DataType::Float64))
-                .alias(format!("S:wans:{}", it.id)),
-        );
-        // Contribution to M0: ω·poor·w_j(1 − a_j), weights rescaled over answered items.
-        m.push(
-            (w() * f("poor") * (lit(1.0) - a) * lit(it.weight) / col("__answered"))
-                .alias(format!("S:wcg:{}", it.id)),
-        );
-    }
-    m
 }
 
 /// The measures of one group from its sums, by output column name.
@@ -444,15 +201,12 @@ fn ratio(num: Expr, den: Expr) -> Expr {
 /// Survey-weighted aggregates per group: territories, territory × subgroup, whole sample
 /// (and whole sample × subgroup). Columns `territory_id, year, subgroup` then measures;
 /// whole-sample rows last within each year.
-fn aggregate(plan: &RciPlan, scored: &DataFrame, cells: &Cells) -> PolarsResult<DataFrame> {
+fn aggregate(plan: &RciPlan, cells: &Cells, sums: &[Vec<f64>]) -> PolarsResult<DataFrame> {
     // Sums per cell (year × territory × every subgroup variable); the groupings reported
     // are sums of cells, since every measure is a ratio of sums. Stable group order keeps
     // the summation order, hence the bytes of the results, the same from run to run.
     let sg = |k: usize| format!("__sg{k}");
-    let sg_names: Vec<String> = (0..plan.subgroups.len()).map(sg).collect();
-    let mut keys = vec![YEAR, TERRITORY_ID];
-    keys.extend(sg_names.iter().map(String::as_str));
-    let fine = cells.sums(scored, &keys, &summands(plan))?;
+    let fine = cell_table(plan, cells, sums)?;
     let sum_columns: Vec<Expr> = fine
         .get_column_names()
         .into_iter()
@@ -508,13 +262,37 @@ fn aggregate(plan: &RciPlan, scored: &DataFrame, cells: &Cells) -> PolarsResult<
         .collect()
 }
 
-/// Collects with polars' streaming engine: on millions of respondents it runs the wide
-/// per-person expressions in a fraction of the time and memory of the in-memory engine
-/// (rci_run benchmark). Only for row-wise work: row order is kept, and nothing is summed
-/// across rows, so results do not depend on how the engine splits the work.
-fn streaming(lf: LazyFrame) -> PolarsResult<DataFrame> {
-    lf.collect_with_engine(Engine::Streaming)
-        .map(|result| result.unwrap_single())
+/// The cells' keys (`year`, `territory_id`, `__sg<k>` labels) and sums, one row per cell.
+fn cell_table(plan: &RciPlan, cells: &Cells, sums: &[Vec<f64>]) -> PolarsResult<DataFrame> {
+    let stratum = |c: usize| &cells.strata[cells.stratum[cells.first[c] as usize] as usize];
+    let n = cells.len();
+    let mut columns = vec![
+        Column::new(
+            YEAR.into(),
+            (0..n).map(|c| stratum(c).1).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            TERRITORY_ID.into(),
+            (0..n).map(|c| stratum(c).0.as_str()).collect::<Vec<_>>(),
+        ),
+    ];
+    for (k, (labels, names)) in cells.labels.iter().zip(&cells.label_names).enumerate() {
+        columns.push(Column::new(
+            format!("__sg{k}").into(),
+            cells
+                .first
+                .iter()
+                .map(|&r| names[labels[r as usize] as usize].as_str())
+                .collect::<Vec<_>>(),
+        ));
+    }
+    for (j, name) in kernel::sum_names(plan).into_iter().enumerate() {
+        columns.push(Column::new(
+            name.into(),
+            sums.iter().map(|s| s[j]).collect::<Vec<f64>>(),
+        ));
+    }
+    DataFrame::new(n, columns)
 }
 
 /// A territory whose survey weights sum to zero has no mean: say so rather than emit nulls.
@@ -750,25 +528,18 @@ fn wide(plan: &RciPlan, table: &DataFrame) -> PolarsResult<DataFrame> {
 }
 
 /// One row per respondent: keys, weight, status and scores (no answers).
-fn person_output(plan: &RciPlan, scored: &DataFrame) -> PolarsResult<DataFrame> {
-    let mut select = vec![col("respondent_id"), col(TERRITORY_ID), col(YEAR)];
-    for (k, s) in plan.subgroups.iter().enumerate() {
-        select.push(col(format!("__sgv{k}")).alias(s.as_str()));
+fn person_output(plan: &RciPlan, survey: &Survey, scores: Vec<Column>) -> PolarsResult<DataFrame> {
+    let mut columns = vec![
+        survey.respondent_id.clone(),
+        survey.territory.clone().into_column(),
+        survey.year.clone().into_column(),
+    ];
+    for (s, values) in plan.subgroups.iter().zip(&survey.subgroup_values) {
+        columns.push(values.clone().with_name(s.as_str().into()).into_column());
     }
-    select.extend([
-        col("__w").alias("weight"),
-        col("__answered").alias("answered_weight_share"),
-        when(col("__kept"))
-            .then(lit("scored"))
-            .otherwise(lit("dropped: too many missing items"))
-            .alias("status"),
-        col("rci"),
-    ]);
-    for dim in &plan.dimensions {
-        select.push(col(format!("dim:{}", dim.id)).alias(format!("rci_{}", dim.id)));
-    }
-    select.extend([col("capable"), col("deprivation"), col("poor")]);
-    scored.clone().lazy().select(select).collect()
+    columns.push(Column::new("weight".into(), survey.weight.clone()));
+    columns.extend(scores);
+    DataFrame::new(survey.n, columns)
 }
 
 fn summary(plan: &RciPlan, respondents: usize, dropped: usize, small: Vec<String>) -> RciSummary {
@@ -821,7 +592,8 @@ fn summary(plan: &RciPlan, respondents: usize, dropped: usize, small: Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AchievedRule;
+    use crate::config::{AchievedRule, Codes};
+    use crate::plan::rci::RciItem;
 
     #[test]
     fn item_rules() {
