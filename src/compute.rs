@@ -88,17 +88,60 @@ pub struct Denominated {
 /// came out as NaN or infinite. Reads nothing: anchoring's national and population tables
 /// come with `inputs`.
 pub fn compute(plan: &Plan, inputs: &IndexInputs) -> Result<Computed, ComputeError> {
-    let anchoring = match (&plan.anchoring, &inputs.anchoring) {
-        (Some(a), Some(given)) => Some((a, given)),
-        (Some(_), None) => {
-            return Err(ComputeError::Problems(Problems(vec![Problem::new(
-                Location::Nowhere,
-                "anchoring needs its national and population tables, which were not loaded",
-            )])));
-        }
-        _ => None,
-    };
-    compute_frame(plan, inputs.table.frame.clone(), anchoring)
+    compute_frame(
+        plan,
+        inputs.table.frame.clone(),
+        anchoring_of(plan, inputs)?,
+    )
+}
+
+/// The frame Monte Carlo runs start from: denominated, screened, imputed and treated.
+/// Their alternatives of weights, normalisation and aggregation leave it unchanged, so it
+/// is prepared once per imputation choice rather than once per run (then normalised once
+/// per normalisation choice, see [`normalised`]).
+pub fn prepared(plan: &Plan, inputs: &IndexInputs) -> Result<DataFrame, ComputeError> {
+    Ok(prepare(plan, inputs.table.frame.clone())?.0)
+}
+
+/// What one Monte Carlo run needs from a [`normalised`] frame: the keys, the index score
+/// and its rank per row. Fails as [`compute`] would (a geometric mean of a zero, a
+/// non-finite score); ranks no other node.
+pub fn index_scores(
+    plan: &Plan,
+    normalised: DataFrame,
+    inputs: &IndexInputs,
+) -> Result<DataFrame, ComputeError> {
+    let scored = aggregate_frame(plan, normalised, anchoring_of(plan, inputs)?)?;
+    let index = &plan.nodes[0];
+    let rank = aggregate::ranks_of(plan, &scored.frame, std::slice::from_ref(index))?;
+    let mut keys = scored
+        .frame
+        .select([TERRITORY_ID, YEAR, index.id.as_str()])?;
+    keys.hstack_mut(&rank)?;
+    Ok(keys)
+}
+
+fn anchoring_of<'a>(
+    plan: &'a Plan,
+    inputs: &'a IndexInputs,
+) -> Result<Option<(&'a AnchoringPlan, &'a AnchoringInputs)>, ComputeError> {
+    match (&plan.anchoring, &inputs.anchoring) {
+        (Some(a), Some(given)) => Ok(Some((a, given))),
+        (Some(_), None) => Err(ComputeError::Problems(Problems(vec![Problem::new(
+            Location::Nowhere,
+            "anchoring needs its national and population tables, which were not loaded",
+        )]))),
+        _ => Ok(None),
+    }
+}
+
+/// A prepared frame normalised, aggregated (and anchored), checked.
+struct Scored {
+    frame: DataFrame,
+    normalisation: Vec<ResolvedNormalisation>,
+    weights: Vec<PcaWeights>,
+    anchoring: Vec<crate::anchor::Shift>,
+    warnings: Vec<String>,
 }
 
 fn compute_frame(
@@ -107,47 +150,16 @@ fn compute_frame(
     anchoring: Option<(&AnchoringPlan, &AnchoringInputs)>,
 ) -> Result<Computed, ComputeError> {
     let (frame, preparation, mut warnings) = prepare(plan, frame)?;
-    let lf = frame.lazy();
-    let normalisation = normalise::resolve(&lf, plan)?;
-    let lf = lf.with_columns(normalise::rescale(plan, &normalisation));
-    let (lf, weights, weighted) = if plan.weighting.contains(&WeightMethod::Pca) {
-        let (lf, reports, weighted) = pca_aggregate(plan, lf)?;
-        (lf, reports, Some(weighted))
-    } else {
-        (
-            aggregate::aggregate(lf, plan, Level::Indicator),
-            Vec::new(),
-            None,
-        )
-    };
-    // The plan with the weights actually used.
-    let used = weighted.as_ref().unwrap_or(plan);
-    let (lf, anchoring) = match anchoring {
-        Some((a, given)) => {
-            let national = match &given.national {
-                National::Scores(s) => std::borrow::Cow::Borrowed(s),
-                National::Data(table) => {
-                    std::borrow::Cow::Owned(national_scores(plan, a, table.frame.clone())?)
-                }
-            };
-            let (frame, shifts, w) =
-                anchor::anchor(used, a, lf.collect()?, &national, &given.population)?;
-            warnings.extend(w);
-            let mut lf = frame.lazy();
-            for level in [Level::Dimension, Level::Index] {
-                if level > a.level {
-                    lf = aggregate::aggregate_level(lf, used, level);
-                }
-            }
-            (lf, shifts)
-        }
-        None => (lf, Vec::new()),
-    };
-    let mut frame = lf.collect()?;
+    let Scored {
+        mut frame,
+        normalisation,
+        weights,
+        anchoring,
+        warnings: more,
+    } = score(plan, frame, anchoring)?;
+    warnings.extend(more);
     let ranks = aggregate::ranks(plan, &frame)?;
     frame.hstack_mut(&ranks)?;
-    aggregate::check_positive_inputs(plan, &frame)?;
-    aggregate::check_finite(plan, &frame)?;
     if !plan.keys.unranked.is_empty() {
         let ids: std::collections::HashSet<&str> = frame
             .column(TERRITORY_ID)?
@@ -195,6 +207,89 @@ fn compute_frame(
         frame,
         normalisation,
         preparation,
+        weights,
+        anchoring,
+        warnings,
+    })
+}
+
+fn score(
+    plan: &Plan,
+    frame: DataFrame,
+    anchoring: Option<(&AnchoringPlan, &AnchoringInputs)>,
+) -> Result<Scored, ComputeError> {
+    let (frame, normalisation) = normalise_frame(plan, frame)?;
+    let mut scored = aggregate_frame(plan, frame, anchoring)?;
+    scored.normalisation = normalisation;
+    Ok(scored)
+}
+
+/// The indicators rescaled, with their resolved normalisation.
+fn normalise_frame(
+    plan: &Plan,
+    frame: DataFrame,
+) -> Result<(DataFrame, Vec<ResolvedNormalisation>), ComputeError> {
+    let lf = frame.lazy();
+    let normalisation = normalise::resolve(&lf, plan)?;
+    let frame = lf
+        .with_columns(normalise::rescale(plan, &normalisation))
+        .collect()?;
+    Ok((frame, normalisation))
+}
+
+/// A `prepared` frame with its indicators rescaled: Monte Carlo runs that vary only the
+/// weights and the aggregation share it.
+pub fn normalised(plan: &Plan, prepared: DataFrame) -> Result<DataFrame, ComputeError> {
+    Ok(normalise_frame(plan, prepared)?.0)
+}
+
+/// Aggregates (and anchors) a normalised frame; checks its scores.
+fn aggregate_frame(
+    plan: &Plan,
+    frame: DataFrame,
+    anchoring: Option<(&AnchoringPlan, &AnchoringInputs)>,
+) -> Result<Scored, ComputeError> {
+    let mut warnings = Vec::new();
+    let lf = frame.lazy();
+    let (lf, weights, weighted) = if plan.weighting.contains(&WeightMethod::Pca) {
+        let (lf, reports, weighted) = pca_aggregate(plan, lf)?;
+        (lf, reports, Some(weighted))
+    } else {
+        (
+            aggregate::aggregate(lf, plan, Level::Indicator),
+            Vec::new(),
+            None,
+        )
+    };
+    // The plan with the weights actually used.
+    let used = weighted.as_ref().unwrap_or(plan);
+    let (lf, anchoring) = match anchoring {
+        Some((a, given)) => {
+            let national = match &given.national {
+                National::Scores(s) => std::borrow::Cow::Borrowed(s),
+                National::Data(table) => {
+                    std::borrow::Cow::Owned(national_scores(plan, a, table.frame.clone())?)
+                }
+            };
+            let (frame, shifts, w) =
+                anchor::anchor(used, a, lf.collect()?, &national, &given.population)?;
+            warnings.extend(w);
+            let mut lf = frame.lazy();
+            for level in [Level::Dimension, Level::Index] {
+                if level > a.level {
+                    lf = aggregate::aggregate_level(lf, used, level);
+                }
+            }
+            (lf, shifts)
+        }
+        None => (lf, Vec::new()),
+    };
+    let frame = lf.collect()?;
+    aggregate::check_positive_inputs(plan, &frame)?;
+    aggregate::check_finite(plan, &frame)?;
+    Ok(Scored {
+        frame,
+        normalisation: Vec::new(),
         weights,
         anchoring,
         warnings,

@@ -137,16 +137,115 @@ fn ranks(plan: &Plan, frame: &DataFrame) -> PolarsResult<Ranks> {
         .collect())
 }
 
-/// Computes one variant: its ranks, or why it could not be computed.
-fn one(plan: &Plan, inputs: &IndexInputs) -> Result<Ranks, String> {
-    let computed = compute::compute(plan, inputs).map_err(|e| e.to_string())?;
-    ranks(plan, &computed.frame).map_err(|e| e.to_string())
+/// What runs start from: a frame prepared with one imputation choice and normalised with
+/// one normalisation choice (None: the pipeline's own), and each of its rows' place among
+/// the nominal keys. Runs vary weights and aggregation on top of it.
+struct Start {
+    frame: DataFrame,
+    slots: Vec<Option<usize>>,
 }
 
-fn mean_abs_shift(nominal: &Ranks, run: &Ranks) -> (f64, f64) {
+type Starts = Vec<(
+    (Option<ImputeMethod>, Option<NormMethod>),
+    Result<Start, String>,
+)>;
+
+/// Per nominal key (in the order of the nominal keys), its rank in one run.
+type RunRanks = Vec<Option<u32>>;
+
+/// Every start the runs can use, or why it could not be computed (each run that draws it
+/// then fails with that reason).
+fn starts(
+    plan: &Plan,
+    u: &UncertaintyPlan,
+    inputs: &IndexInputs,
+    slot_of: &HashMap<Key, usize>,
+) -> Starts {
+    let mut out = Vec::new();
+    for imputation in std::iter::once(None).chain(u.imputation.iter().copied().map(Some)) {
+        let c = Choices {
+            imputation,
+            ..Default::default()
+        };
+        let prepared = compute::prepared(&variant(plan, u, &c), inputs).map_err(|e| e.to_string());
+        for normalisation in std::iter::once(None).chain(u.normalisation.iter().copied().map(Some))
+        {
+            let c = Choices {
+                imputation,
+                normalisation,
+                ..Default::default()
+            };
+            let start = prepared.clone().and_then(|frame| {
+                let frame =
+                    compute::normalised(&variant(plan, u, &c), frame).map_err(|e| e.to_string())?;
+                let slots = slots(&frame, slot_of).map_err(|e| e.to_string())?;
+                Ok(Start { frame, slots })
+            });
+            out.push(((imputation, normalisation), start));
+        }
+    }
+    out
+}
+
+/// Each row's place among the nominal keys.
+fn slots(frame: &DataFrame, slot_of: &HashMap<Key, usize>) -> PolarsResult<Vec<Option<usize>>> {
+    let t = frame.column(TERRITORY_ID)?.str()?;
+    let y = frame.column(YEAR)?.i64()?;
+    Ok(t.iter()
+        .zip(y.iter())
+        .map(|(t, y)| slot_of.get(&(t?.to_owned(), y)).copied())
+        .collect())
+}
+
+/// Computes one variant from its start: the index rank of every nominal key, or why it
+/// could not be computed. Only what the choices change is recomputed: the aggregation
+/// (weights and rules) and the index rank.
+fn one(
+    plan: &Plan,
+    u: &UncertaintyPlan,
+    c: &Choices,
+    starts: &Starts,
+    inputs: &IndexInputs,
+    slot_of: &HashMap<Key, usize>,
+) -> Result<RunRanks, String> {
+    let start = starts
+        .iter()
+        .find(|(k, _)| *k == (c.imputation, c.normalisation))
+        .map(|(_, s)| s.as_ref())
+        .expect("every choice has its start")
+        .map_err(Clone::clone)?;
+    let plan = variant(plan, u, c);
+    let scored =
+        compute::index_scores(&plan, start.frame.clone(), inputs).map_err(|e| e.to_string())?;
+    let run = || -> PolarsResult<RunRanks> {
+        let rank = scored
+            .column(&crate::aggregate::rank_column(&plan.nodes[0].id))?
+            .u32()?
+            .clone();
+        let mut out = vec![None; slot_of.len()];
+        // The aggregation keeps the rows of its start; anything else is matched by key.
+        let by_row;
+        let slots = if scored.height() == start.frame.height() {
+            &start.slots
+        } else {
+            by_row = slots(&scored, slot_of)?;
+            &by_row
+        };
+        for (row, slot) in slots.iter().enumerate() {
+            if let Some(s) = slot {
+                out[*s] = rank.get(row);
+            }
+        }
+        Ok(out)
+    };
+    run().map_err(|e| e.to_string())
+}
+
+fn mean_abs_shift(nominal: &[u32], run: &RunRanks) -> (f64, f64) {
     let shifts: Vec<f64> = nominal
         .iter()
-        .filter_map(|(k, (r, _))| run.get(k).map(|(s, _)| (*s as f64 - *r as f64).abs()))
+        .zip(run)
+        .filter_map(|(r, s)| s.map(|s| (s as f64 - *r as f64).abs()))
         .collect();
     if shifts.is_empty() {
         return (f64::NAN, f64::NAN);
@@ -203,12 +302,17 @@ pub fn analyse(
                 ),
             ]))
         })?;
+    let mut keys: Vec<Key> = nominal.keys().cloned().collect();
+    keys.sort();
+    let slot_of: HashMap<Key, usize> = keys.iter().cloned().zip(0..).collect();
+    let nominal_ranks: Vec<u32> = keys.iter().map(|k| nominal[k].0).collect();
+    let starts = starts(plan, u, inputs, &slot_of);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Ranks, String>> = pool.install(|| {
+    let results: Vec<Result<RunRanks, String>> = pool.install(|| {
         (0..u.runs)
             .into_par_iter()
             .map(|i| {
-                let r = one(&variant(plan, u, &draw(plan, u, i)), inputs);
+                let r = one(plan, u, &draw(plan, u, i), &starts, inputs, &slot_of);
                 tick(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                 r
             })
@@ -217,15 +321,15 @@ pub fn analyse(
 
     // Per territory: ranks over the successful runs.
     let mut failures: Vec<(String, usize)> = Vec::new();
-    let mut by_key: HashMap<&Key, Vec<f64>> = HashMap::new();
+    let mut by_key: Vec<Vec<f64>> = vec![Vec::new(); keys.len()];
     let mut succeeded = 0;
     for r in &results {
         match r {
             Ok(ranks) => {
                 succeeded += 1;
-                for (k, (rank, _)) in ranks {
-                    if let Some(key) = nominal.get_key_value(k).map(|(k, _)| k) {
-                        by_key.entry(key).or_default().push(*rank as f64);
+                for (all, rank) in by_key.iter_mut().zip(ranks) {
+                    if let Some(rank) = rank {
+                        all.push(*rank as f64);
                     }
                 }
             }
@@ -235,15 +339,12 @@ pub fn analyse(
             },
         }
     }
-    let mut keys: Vec<&Key> = nominal.keys().collect();
-    keys.sort();
     let (mut tid, mut tname, mut year, mut score, mut nrank) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut median, mut p05, mut p95, mut width, mut count) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for k in keys {
+    for (k, mut rs) in keys.iter().zip(by_key) {
         let (r, v) = nominal[k];
-        let mut rs = by_key.remove(k).unwrap_or_default();
         rs.sort_by(|a, b| a.total_cmp(b));
         tid.push(k.0.clone());
         tname.push(names.get(&k.0).cloned().unwrap_or_else(|| k.0.clone()));
@@ -319,9 +420,9 @@ pub fn analyse(
             choices
                 .par_iter()
                 .filter_map(|c| {
-                    one(&variant(plan, u, c), inputs)
+                    one(plan, u, c, &starts, inputs, &slot_of)
                         .ok()
-                        .map(|r| mean_abs_shift(&nominal, &r))
+                        .map(|r| mean_abs_shift(&nominal_ranks, &r))
                 })
                 .collect()
         });
