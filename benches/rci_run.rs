@@ -14,6 +14,7 @@
 //!     BENCH_RESPONDENTS=1000000 BENCH_BOOTSTRAP=200 cargo bench --bench rci_run
 //!     BENCH_CSV=1 cargo bench --bench rci_run    # also the same survey as CSV
 //!     BENCH_KEEP=1 cargo bench --bench rci_run   # keep the inputs and outputs
+//!     BENCH_ONLY=1 cargo bench --bench rci_run   # only the run with the bootstrap
 //!
 //! No assertions: the machine is shared and noisy; run it twice and quote the medians.
 
@@ -84,6 +85,10 @@ fn main() {
         run.stages_text()
     );
     let _ = std::fs::remove_dir_all(dir.join("out"));
+    if env_or("BENCH_ONLY", 0) == 1 {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     let plain = run_named(&without, &dir.join("out_nb"));
     println!(

@@ -96,6 +96,21 @@ pub struct OutputConfig {
     /// Which score tables are written: `parquet` (tidy), `csv` (tidy), `wide` (CSV);
     /// default all three.
     pub formats: Option<Spanned<Vec<Spanned<OutputFormat>>>>,
+    /// Also write the tidy scores as a hive-partitioned Parquet dataset under `scores/`
+    /// (`scores/year=2020/group=FR1/part-0.parquet`), by these columns, in this order:
+    /// what DuckDB, Spark or DataFusion read as one table, one directory per partition.
+    pub partition_by: Option<Spanned<Vec<Spanned<PartitionKey>>>>,
+}
+
+/// A column the partitioned scores are split by.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, strum::Display, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum PartitionKey {
+    /// The year of the row.
+    Year,
+    /// The territory's group (its `[territories] group` column).
+    Group,
 }
 
 /// A score table a run may write.

@@ -682,6 +682,14 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
             wants(OutputFormat::Parquet).then_some("scores.parquet"),
             wants(OutputFormat::Csv).then_some("scores.csv"),
         );
+        if !pipeline.partition_by.is_empty() {
+            outputs.push(Output::Partitioned {
+                dir: "scores",
+                by: pipeline.partition_by.clone(),
+                plan: Box::new(plan.clone()),
+                frame: computed.frame.clone(),
+            });
+        }
         if parquet.is_some() || csv.is_some() {
             outputs.push(Output::Tidy {
                 parquet,
@@ -785,6 +793,13 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
             Output::Tidy { parquet, csv, .. } => {
                 parquet.iter().chain(csv).map(|n| n.to_string()).collect()
             }
+            Output::Partitioned { dir, by, .. } => vec![format!(
+                "{dir}/ (Parquet, hive-partitioned by {})",
+                by.iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
             // The pack is one entry: its files are counted under `charts`.
             Output::File(n, _) if n == "charts/index.html" => vec![n.clone()],
             Output::File(..) => Vec::new(),

@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use crate::config::{
     AggregationConfig, Direction, Format, GoalpostKind, ImputeMethod, IndexConfig, LoadedConfig,
-    Method, MethodConfig, NormMethod, OutputFormat, PipelineConfig, Scope, ScreenOn,
+    Method, MethodConfig, NormMethod, OutputFormat, PartitionKey, PipelineConfig, Scope, ScreenOn,
     TerritoryColumns, WeightMethod,
 };
 
@@ -437,6 +437,8 @@ pub struct Pipeline {
     pub keep: usize,
     /// The score tables written (`[output] formats`).
     pub formats: Vec<OutputFormat>,
+    /// `[output] partition_by`: the tidy scores also as a hive-partitioned dataset.
+    pub partition_by: Vec<PartitionKey>,
     /// The pipeline file as written (kept with every run, for `diff`).
     pub text: String,
 }
@@ -754,6 +756,7 @@ impl Resolver<'_> {
                 v
             }
         };
+        let partition_by = self.partition_by(c, index.as_ref());
         Pipeline {
             path: self.loaded.path.clone(),
             sha256: self.loaded.sha256(),
@@ -765,8 +768,54 @@ impl Resolver<'_> {
             inputs: self.inputs.take(),
             keep,
             formats,
+            partition_by,
             text: self.loaded.text.clone(),
         }
+    }
+
+    /// `[output] partition_by`: each key once, and only keys the index's rows have.
+    fn partition_by(&mut self, c: &PipelineConfig, index: Option<&Plan>) -> Vec<PartitionKey> {
+        let Some(keys) = c
+            .output
+            .as_ref()
+            .and_then(|o| o.get_ref().partition_by.as_ref())
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if keys.get_ref().is_empty() {
+            self.problem(
+                self.at(keys),
+                "[output] partition_by is empty: name \"year\", \"group\" or both, or leave it out",
+            );
+        }
+        for k in keys.get_ref() {
+            let key = *k.get_ref();
+            let missing = match (key, index) {
+                (_, None) => Some("there is no [index] whose scores it would split"),
+                (PartitionKey::Year, Some(p)) if !p.has_years() => {
+                    Some("the pipeline has no years ([territories] year)")
+                }
+                (PartitionKey::Group, Some(p)) if p.keys.group.is_none() => {
+                    Some("the pipeline has no groups ([territories] group)")
+                }
+                _ => None,
+            };
+            if let Some(why) = missing {
+                self.problem(
+                    self.at(k),
+                    format!("[output] partition_by = \"{key}\": {why}"),
+                );
+            } else if out.contains(&key) {
+                self.problem(
+                    self.at(k),
+                    format!("[output] partition_by names \"{key}\" twice"),
+                );
+            } else {
+                out.push(key);
+            }
+        }
+        out
     }
 
     fn index_plan(

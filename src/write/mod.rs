@@ -26,6 +26,7 @@ use polars::prelude::*;
 
 use crate::aggregate::{count_column, rank_column, required_children};
 use crate::anchor::Shift;
+use crate::config::PartitionKey;
 use crate::impute::flag_column;
 use crate::plan::{GROUP, Level, Plan, TERRITORY_ID, TERRITORY_NAME, YEAR};
 use crate::transform::treat::TreatmentRow;
@@ -385,6 +386,15 @@ pub enum Output<'a> {
         parquet: Option<&'a str>,
         csv: Option<&'a str>,
         blocks: TidyBlocks,
+    },
+    /// The tidy scores as a hive-partitioned Parquet dataset under `dir`: one directory
+    /// level per key (`year=2020/group=FR1/`), a `part-0.parquet` in each, without the
+    /// key columns (the paths hold them, as DuckDB, Spark and DataFusion expect).
+    Partitioned {
+        dir: &'a str,
+        by: Vec<PartitionKey>,
+        plan: Box<Plan>,
+        frame: DataFrame,
     },
     Csv(&'a str, DataFrame),
     Parquet(&'a str, DataFrame),
@@ -770,6 +780,7 @@ fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), Wri
                 .or(*parquet)
                 .expect("a tidy output has a file")
                 .to_string(),
+            Output::Partitioned { dir, .. } => dir.to_string(),
         };
         let path = tmp.join(&name);
         if let Some(parent) = path.parent() {
@@ -795,7 +806,13 @@ fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), Wri
                 parquet,
                 csv,
                 blocks,
-            } => write_tidy(tmp, shown, parquet, csv, blocks)?,
+            } => write_tidy(tmp, shown, parquet, csv, blocks, &[])?,
+            Output::Partitioned {
+                dir,
+                by,
+                plan,
+                frame,
+            } => write_partitioned(tmp, shown, dir, &by, *plan, frame)?,
             Output::Text(_, text) => fs::write(&path, text).map_err(io(&name))?,
             Output::File(_, bytes) => fs::write(&path, bytes).map_err(io(&name))?,
         }
@@ -815,6 +832,7 @@ fn write_tidy(
     parquet: Option<&str>,
     csv: Option<&str>,
     blocks: TidyBlocks,
+    without: &[&str],
 ) -> Result<(), WriteError> {
     let name = csv.or(parquet).unwrap_or("scores");
     let fail = |name: &str| polars_error(shown, name);
@@ -858,7 +876,10 @@ fn write_tidy(
         Ok(())
     };
     for block in blocks {
-        let block = block.map_err(fail(name))?;
+        let mut block = block.map_err(fail(name))?;
+        for column in without {
+            block.drop_in_place(column).map_err(fail(name))?;
+        }
         let full = match &mut pending {
             None => {
                 let full = block.height() >= ROW_GROUP;
@@ -882,6 +903,95 @@ fn write_tidy(
         w.finish().map_err(fail(n))?;
     }
     Ok(())
+}
+
+/// Writes the tidy rows of each partition of `frame` (the computed scores, a row per
+/// territory × year) in turn: memory stays that of the frame and one row group.
+fn write_partitioned(
+    tmp: &Path,
+    shown: &Path,
+    dir: &str,
+    by: &[PartitionKey],
+    plan: Plan,
+    frame: DataFrame,
+) -> Result<(), WriteError> {
+    let fail = |name: &str| polars_error(shown, name);
+    let years = frame
+        .column(YEAR)
+        .map_err(fail(dir))?
+        .i64()
+        .map_err(fail(dir))?
+        .clone();
+    let groups = frame
+        .column(GROUP)
+        .and_then(|c| c.cast(&DataType::String))
+        .map_err(fail(dir))?;
+    let groups = groups.str().map_err(fail(dir))?;
+    // Rows of each partition, partitions in key order (years ascending, groups sorted).
+    let mut parts: std::collections::BTreeMap<Vec<PartValue>, Vec<IdxSize>> = Default::default();
+    for row in 0..frame.height() {
+        let key = by
+            .iter()
+            .map(|k| match k {
+                PartitionKey::Year => PartValue::Year(years.get(row)),
+                PartitionKey::Group => PartValue::Group(groups.get(row).map(str::to_owned)),
+            })
+            .collect();
+        parts.entry(key).or_default().push(row as IdxSize);
+    }
+    let without: Vec<&str> = by
+        .iter()
+        .map(|k| match k {
+            PartitionKey::Year => YEAR,
+            PartitionKey::Group => GROUP,
+        })
+        .collect();
+    for (key, rows) in parts {
+        let mut path = dir.to_owned();
+        for (k, v) in by.iter().zip(&key) {
+            path.push('/');
+            path.push_str(&format!("{k}={}", v.segment()));
+        }
+        fs::create_dir_all(tmp.join(&path)).map_err(io_error(shown, &path))?;
+        path.push_str("/part-0.parquet");
+        let part = frame
+            .take(&IdxCa::from_vec("rows".into(), rows))
+            .map_err(fail(&path))?;
+        let blocks = TidyBlocks::new(plan.clone(), part).map_err(fail(&path))?;
+        write_tidy(tmp, shown, Some(&path), None, blocks, &without)?;
+    }
+    Ok(())
+}
+
+/// A partition key's value in one row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum PartValue {
+    Year(Option<i64>),
+    Group(Option<String>),
+}
+
+impl PartValue {
+    /// The value as a hive path segment: Hive's escapes (`%2F` for `/`, …), and its
+    /// name for a missing value.
+    fn segment(&self) -> String {
+        let text = match self {
+            PartValue::Year(Some(y)) => y.to_string(),
+            PartValue::Group(Some(g)) if !g.is_empty() => g.clone(),
+            _ => return "__HIVE_DEFAULT_PARTITION__".to_owned(),
+        };
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c.is_control() || "\"#%'*/:=?\\{[]^".contains(c) {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 enum Swapped {
