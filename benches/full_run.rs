@@ -24,7 +24,7 @@ use polars::prelude::*;
 mod common;
 
 use bienvivre::synth::{self, SynthSpec};
-use common::{env_or, peak_rss_mib, run_named};
+use common::{env_or, keep_or_remove, peak_rss_mib, run_named, size_mib};
 
 /// Rows per Parquet row group, as the run writes them.
 const ROW_GROUP: usize = 512 * 512;
@@ -117,15 +117,7 @@ fn main() {
         "this process's peak (generation and floor): {:.0} MiB",
         peak_rss_mib().unwrap_or(f64::NAN)
     );
-    if env_or("BENCH_KEEP", 0) == 1 {
-        println!("kept {}", dir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-fn size_mib(p: &Path) -> f64 {
-    std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1048576.0)
+    keep_or_remove(&dir);
 }
 
 /// The seeded panel, through the generator's CSV, as Parquet.

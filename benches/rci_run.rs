@@ -28,7 +28,7 @@ use polars::prelude::*;
 mod common;
 
 use bienvivre::synth::{self, SurveySpec};
-use common::{env_or, peak_rss_mib, run_named};
+use common::{env_or, keep_or_remove, peak_rss_mib, run_named, size_mib};
 
 fn main() {
     // The reference program, in a child process of this benchmark.
@@ -86,7 +86,7 @@ fn main() {
     );
     let _ = std::fs::remove_dir_all(dir.join("out"));
     if env_or("BENCH_ONLY", 0) == 1 {
-        let _ = std::fs::remove_dir_all(&dir);
+        keep_or_remove(&dir);
         return;
     }
 
@@ -120,15 +120,7 @@ fn main() {
             run.stages_text()
         );
     }
-    if env_or("BENCH_KEEP", 0) == 1 {
-        println!("kept {}", dir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-fn size_mib(p: &Path) -> f64 {
-    std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1048576.0)
+    keep_or_remove(&dir);
 }
 
 /// Runs [`reference`] in a child process (this benchmark's binary); its seconds and peak.

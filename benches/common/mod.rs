@@ -86,3 +86,17 @@ pub fn run_named(pipeline: &std::path::Path, out: &std::path::Path) -> Run {
         stages,
     }
 }
+
+/// Size of a file in MiB (0 when it is missing).
+pub fn size_mib(p: &std::path::Path) -> f64 {
+    std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1048576.0)
+}
+
+/// Removes the benchmark's directory, unless BENCH_KEEP=1 asks to keep it.
+pub fn keep_or_remove(dir: &std::path::Path) {
+    if env_or("BENCH_KEEP", 0) == 1 {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
