@@ -186,25 +186,29 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
     nodes
         .par_iter()
         .map(|node| {
-            let values = frame.column(node.id.as_str())?.f64()?.rechunk();
-            let values = values.as_ref();
+            let values: Vec<Option<f64>> = frame.column(node.id.as_str())?.f64()?.iter().collect();
             let mut rank: Vec<Option<u32>> = vec![None; height];
-            let mut scored: Vec<(f64, usize)> = Vec::new();
+            // Sorted as integers: each value's bits mapped so that integer order is
+            // `total_cmp` order, descending (best first). Equal values stay adjacent, and
+            // ties are decided on `==` as before (-0 and +0 tie).
+            let mut scored: Vec<(u64, u32)> = Vec::new();
             for rows in &groups {
                 scored.clear();
                 scored.extend(
                     rows.iter()
                         .filter(|&&r| !hidden[r])
-                        .filter_map(|&r| values.get(r).map(|v| (v, r))),
+                        .filter_map(|&r| values[r].map(|v| (!order_key(v), r as u32))),
                 );
-                // Best first; equal values are adjacent (total order), and tie on `==`.
-                scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+                scored.sort_unstable();
                 let mut current = 0u32;
-                for (i, &(v, r)) in scored.iter().enumerate() {
-                    if i == 0 || v != scored[i - 1].0 {
+                let mut previous = f64::NAN;
+                for (i, &(_, r)) in scored.iter().enumerate() {
+                    let v = values[r as usize].expect("a scored row has a value");
+                    if i == 0 || v != previous {
                         current = i as u32 + 1;
                     }
-                    rank[r] = Some(current);
+                    previous = v;
+                    rank[r as usize] = Some(current);
                 }
             }
             Ok(UInt32Chunked::from_iter_options(
@@ -214,6 +218,16 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
             .into_column())
         })
         .collect()
+}
+
+/// A key whose unsigned order is `f64::total_cmp`'s order.
+fn order_key(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
 }
 
 /// A cell of the frame as text, for messages.

@@ -419,8 +419,12 @@ pub fn out_of_range(df: &DataFrame, plan: &Plan) -> Vec<(String, usize, usize)> 
         let Ok(c) = df.column(&node.id).and_then(|c| c.f64().cloned()) else {
             continue;
         };
-        let below = c.iter().flatten().filter(|&v| v < 0.0).count();
-        let above = c.iter().flatten().filter(|&v| v > 100.0).count();
+        let (below, above) = c
+            .downcast_iter()
+            .flat_map(|a| a.iter().flatten())
+            .fold((0, 0), |(b, a), &v| {
+                (b + usize::from(v < 0.0), a + usize::from(v > 100.0))
+            });
         if below + above > 0 {
             out.push((node.id.clone(), below, above));
         }

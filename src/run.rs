@@ -622,7 +622,9 @@ fn build(pipeline: &Pipeline, inputs: Inputs, progress: &mut Progress) -> Result
         let computed = compute::compute(plan, ix)?;
         warnings.extend(computed.warnings.iter().cloned());
         let missing = write::missing_scores(plan, &computed.frame)?;
-        wide = Some(write::wide_scores(plan, &computed.frame)?);
+        if pipeline.formats.contains(&OutputFormat::Wide) || pipeline.rci.is_some() {
+            wide = Some(write::wide_scores(plan, &computed.frame)?);
+        }
         let mut m = index_manifest_of(plan, &computed, &missing)?;
         m.flags = ix.table.flags.clone();
         if let Some(r) = &ix.rollup {

@@ -798,9 +798,7 @@ fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), Wri
             }
             Output::Parquet(_, mut df) => {
                 let f = File::create(&path).map_err(io(&name))?;
-                ParquetWriter::new(BufWriter::new(f))
-                    .finish(&mut df)
-                    .map_err(pl(&name))?;
+                write_parquet(&mut df, f).map_err(pl(&name))?;
             }
             Output::Tidy {
                 parquet,
@@ -818,6 +816,120 @@ fn write_all(tmp: &Path, shown: &Path, files: Vec<Output<'_>>) -> Result<(), Wri
         }
     }
     Ok(())
+}
+
+/// A Parquet file written with polars' defaults (zstd, statistics, dictionaries), its row
+/// groups encoded and compressed on every core, then written in order.
+///
+/// Why: polars' batched writer hands the file writer lazily encoded pages, so encoding and
+/// compression run page by page on the thread that writes; on a large table (the RCI
+/// persons, 10 million rows; the panel's tidy scores, 27 million) that is most of the
+/// write stage, with the other core idle. Here a few row groups at a time (bounded memory)
+/// become their compressed pages in parallel, through the same polars-parquet functions
+/// and options polars' writer uses; the file writer then writes them in order.
+struct ParallelParquet<W: Write + Send> {
+    writer: polars::io::parquet::write::BatchedWriter<W>,
+    fields: Vec<polars_parquet::write::ParquetType>,
+    encodings: Vec<Vec<polars_parquet::write::Encoding>>,
+    options: polars_parquet::write::WriteOptions,
+    /// Row groups waiting to be encoded, each a single-chunk frame.
+    pending: Vec<DataFrame>,
+}
+
+impl<W: Write + Send> ParallelParquet<W> {
+    fn new(out: W, schema: &Schema) -> PolarsResult<Self> {
+        let arrow = schema.to_arrow(CompatLevel::newest());
+        let fields = polars_parquet::write::to_parquet_schema(&arrow)?
+            .fields()
+            .to_vec();
+        let encodings = polars::io::parquet::write::get_encodings(&arrow)
+            .iter()
+            .cloned()
+            .collect();
+        // ParquetWriter::new's defaults, as materialised by polars for its own writer.
+        let options = polars_parquet::write::WriteOptions {
+            statistics: StatisticsOptions::default(),
+            version: polars_parquet::write::Version::V1,
+            compression: ParquetCompression::default().into(),
+            data_page_size: None,
+        };
+        Ok(ParallelParquet {
+            writer: ParquetWriter::new(out).batched(schema)?,
+            fields,
+            encodings,
+            options,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Adds `df` (any number of rows), in row groups of at most ROW_GROUP rows.
+    fn push(&mut self, df: &mut DataFrame) -> PolarsResult<()> {
+        let mut chunked = polars::frame::chunk_df_for_writing(df, ROW_GROUP)?.into_owned();
+        self.pending
+            .extend(chunked.split_chunks().filter(|part| part.height() > 0));
+        if self.pending.len() >= 2 * rayon::current_num_threads().max(1) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The compressed pages of one single-chunk row group, column by column.
+    fn encode(
+        &self,
+        part: &DataFrame,
+    ) -> PolarsResult<Vec<Vec<polars_parquet::write::CompressedPage>>> {
+        use polars_parquet::parquet::error::ParquetError;
+        use polars_parquet::write::{Compressor, array_to_columns};
+        let mut columns = Vec::new();
+        for batch in part.iter_chunks(CompatLevel::newest(), false) {
+            for ((array, type_), encoding) in batch
+                .columns()
+                .iter()
+                .zip(&self.fields)
+                .zip(&self.encodings)
+            {
+                for pages in array_to_columns(array, type_.clone(), self.options, encoding)? {
+                    let pages = pages.map(|page| {
+                        page.map_err(|e| {
+                            ParquetError::FeatureNotSupported(format!("reraised in polars: {e}"))
+                        })
+                    });
+                    let compressed = Compressor::new(pages, self.options.compression, Vec::new())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(PolarsError::from)?;
+                    columns.push(compressed);
+                }
+            }
+        }
+        Ok(columns)
+    }
+
+    fn flush(&mut self) -> PolarsResult<()> {
+        use rayon::prelude::*;
+        let this = &*self;
+        let groups: Vec<(u64, Vec<Vec<polars_parquet::write::CompressedPage>>)> = this
+            .pending
+            .par_iter()
+            .map(|part| Ok((part.height() as u64, this.encode(part)?)))
+            .collect::<PolarsResult<_>>()?;
+        self.pending.clear();
+        for (rows, columns) in groups {
+            self.writer.write_row_group(rows, &columns)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> PolarsResult<()> {
+        self.flush()?;
+        self.writer.finish()?;
+        Ok(())
+    }
+}
+
+fn write_parquet(df: &mut DataFrame, file: File) -> PolarsResult<()> {
+    let mut w = ParallelParquet::new(BufWriter::new(file), df.schema())?;
+    w.push(df)?;
+    w.finish()
 }
 
 /// Rows per Parquet row group of the tidy table (polars' own default).
@@ -856,7 +968,7 @@ fn write_tidy(
             started = true;
             let schema = df.schema().clone();
             if let (Some(f), Some(n)) = (pq_file.take(), parquet) {
-                pq_writer = Some(ParquetWriter::new(f).batched(&schema).map_err(fail(n))?);
+                pq_writer = Some(ParallelParquet::new(f, &schema).map_err(fail(n))?);
             }
             if let (Some(f), Some(n)) = (csv_file.take(), csv) {
                 csv_writer = Some(
@@ -871,7 +983,7 @@ fn write_tidy(
             w.write_batch(&df).map_err(fail(n))?;
         }
         if let (Some(w), Some(n)) = (pq_writer.as_mut(), parquet) {
-            w.write_batch(&df).map_err(fail(n))?;
+            w.push(&mut df).map_err(fail(n))?;
         }
         Ok(())
     };
@@ -896,7 +1008,7 @@ fn write_tidy(
         }
     }
     flush(&mut pending)?;
-    if let (Some(w), Some(n)) = (pq_writer.as_mut(), parquet) {
+    if let (Some(w), Some(n)) = (pq_writer.take(), parquet) {
         w.finish().map_err(fail(n))?;
     }
     if let (Some(w), Some(n)) = (csv_writer.as_mut(), csv) {
