@@ -103,22 +103,18 @@ pub fn prepared(plan: &Plan, inputs: &IndexInputs) -> Result<DataFrame, ComputeE
     Ok(prepare(plan, inputs.table.frame.clone())?.0)
 }
 
-/// What one Monte Carlo run needs from a [`normalised`] frame: the keys, the index score
-/// and its rank per row. Fails as [`compute`] would (a geometric mean of a zero, a
-/// non-finite score); ranks no other node.
-pub fn index_scores(
+/// What one Monte Carlo run needs from a [`normalised`] frame: the index rank of each of
+/// its rows (None where the index has no score). Fails as [`compute`] would (a geometric
+/// mean of a zero, a non-finite score); ranks no other node.
+pub fn index_ranks(
     plan: &Plan,
     normalised: DataFrame,
     inputs: &IndexInputs,
-) -> Result<DataFrame, ComputeError> {
+) -> Result<Vec<Option<u32>>, ComputeError> {
     let scored = aggregate_frame(plan, normalised, anchoring_of(plan, inputs)?)?;
     let index = &plan.nodes[0];
     let rank = aggregate::ranks_of(plan, &scored.frame, std::slice::from_ref(index))?;
-    let mut keys = scored
-        .frame
-        .select([TERRITORY_ID, YEAR, index.id.as_str()])?;
-    keys.hstack_mut(&rank)?;
-    Ok(keys)
+    Ok(rank[0].u32()?.iter().collect())
 }
 
 fn anchoring_of<'a>(
