@@ -167,18 +167,23 @@ pub(super) fn person_columns(plan: &RciPlan, scorer: &Scorer, survey: &Survey) -
             };
             let mut columns = vec![
                 f("answered_weight_share", &|p| Some(p.answered)),
-                people
-                    .iter()
-                    .map(|p| {
-                        Some(if p.kept {
-                            "scored"
-                        } else {
-                            "dropped: too many missing items"
+                if people.iter().all(|p| p.kept) {
+                    // The usual block: one value, no per-row strings.
+                    StringChunked::full("status".into(), "scored", people.len()).into_column()
+                } else {
+                    people
+                        .iter()
+                        .map(|p| {
+                            Some(if p.kept {
+                                "scored"
+                            } else {
+                                "dropped: too many missing items"
+                            })
                         })
-                    })
-                    .collect::<StringChunked>()
-                    .with_name("status".into())
-                    .into_column(),
+                        .collect::<StringChunked>()
+                        .with_name("status".into())
+                        .into_column()
+                },
                 f("rci", &|p| p.kept.then_some(p.rci)),
             ];
             for (d, dim) in plan.dimensions.iter().enumerate() {

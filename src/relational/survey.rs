@@ -87,6 +87,14 @@ impl<'a> Classifier<'a> {
     }
 
     #[inline]
+    fn class_int(&self, x: i64) -> Class {
+        match usize::try_from(x.wrapping_sub(LUT_MIN)) {
+            Ok(k) if k < self.table.len() && x >= LUT_MIN => self.table[k],
+            _ => Self::slow(self.item, x as f64),
+        }
+    }
+
+    #[inline]
     fn class(&self, x: f64) -> Class {
         let k = x as i64 - LUT_MIN;
         if (0..self.table.len() as i64).contains(&k) && (k + LUT_MIN) as f64 == x {
@@ -235,27 +243,41 @@ fn classify(plan: &RciPlan, answers: &[Column]) -> (Bits, Vec<(usize, usize, f64
             let len = chunk.len() / stride;
             let mut bad = Vec::new();
             for (j, (column, classifier)) in answers.iter().zip(&classifiers).enumerate() {
-                let part = column
-                    .slice(first as i64, len)
-                    .cast(&DataType::Float64)
-                    .expect("numbers cast to Float64");
                 let (word, bit) = (j / 64, 1u64 << (j % 64));
-                let mut at = 0;
-                for array in part.f64().expect("Float64").downcast_iter() {
-                    for v in array.iter() {
-                        if let Some(&x) = v {
-                            let row = &mut chunk[at * stride..(at + 1) * stride];
-                            match classifier.class(x) {
-                                Class::NotAchieved => row[word] |= bit,
-                                Class::Achieved => {
-                                    row[word] |= bit;
-                                    row[words + word] |= bit;
-                                }
-                                Class::Missing => {}
-                                Class::Invalid => bad.push((j, first + at, x)),
+                let mut mark = |at: usize, class: Class, x: f64| match class {
+                    Class::NotAchieved => chunk[at * stride + word] |= bit,
+                    Class::Achieved => {
+                        chunk[at * stride + word] |= bit;
+                        chunk[at * stride + words + word] |= bit;
+                    }
+                    Class::Missing => {}
+                    Class::Invalid => bad.push((j, first + at, x)),
+                };
+                let part = column.slice(first as i64, len);
+                // Integer codes (what surveys store) go straight to the table.
+                if fits_i64(part.dtype()) {
+                    let part = part.cast(&DataType::Int64).expect("integers cast to Int64");
+                    let mut at = 0;
+                    for array in part.i64().expect("Int64").downcast_iter() {
+                        for v in array.iter() {
+                            if let Some(&x) = v {
+                                mark(at, classifier.class_int(x), x as f64);
                             }
+                            at += 1;
                         }
-                        at += 1;
+                    }
+                } else {
+                    let part = part
+                        .cast(&DataType::Float64)
+                        .expect("numbers cast to Float64");
+                    let mut at = 0;
+                    for array in part.f64().expect("Float64").downcast_iter() {
+                        for v in array.iter() {
+                            if let Some(&x) = v {
+                                mark(at, classifier.class(x), x);
+                            }
+                            at += 1;
+                        }
                     }
                 }
             }
@@ -264,6 +286,20 @@ fn classify(plan: &RciPlan, answers: &[Column]) -> (Bits, Vec<(usize, usize, f64
         .collect();
     bad.sort_by_key(|&(j, row, _)| (j, row));
     (Bits { words, data }, bad)
+}
+
+/// Integer types whose every value an Int64 holds exactly.
+fn fits_i64(dtype: &DataType) -> bool {
+    matches!(
+        dtype,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+    )
 }
 
 fn describe_codes(c: &Codes) -> String {
