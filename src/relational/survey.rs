@@ -259,6 +259,13 @@ fn classify(plan: &RciPlan, answers: &[Column]) -> (Bits, Vec<(usize, usize, f64
                     let part = part.cast(&DataType::Int64).expect("integers cast to Int64");
                     let mut at = 0;
                     for array in part.i64().expect("Int64").downcast_iter() {
+                        if array.validity().is_none_or(|v| v.unset_bits() == 0) {
+                            for &x in array.values().iter() {
+                                mark(at, classifier.class_int(x), x as f64);
+                                at += 1;
+                            }
+                            continue;
+                        }
                         for v in array.iter() {
                             if let Some(&x) = v {
                                 mark(at, classifier.class_int(x), x as f64);
