@@ -41,10 +41,15 @@ pub(super) struct Stratum {
 
 impl Stratum {
     pub(super) fn new(cells: &Cells) -> Self {
+        Self::with_capacity(cells, 0)
+    }
+
+    /// An empty stratum with room for `n` respondents.
+    pub(super) fn with_capacity(cells: &Cells, n: usize) -> Self {
         let k = cells.labels.len();
         Stratum {
-            values: Vec::new(),
-            labels: vec![Vec::new(); k],
+            values: Vec::with_capacity(n),
+            labels: vec![Vec::with_capacity(n); k],
             codes: vec![Vec::new(); k],
             index: vec![HashMap::new(); k],
         }

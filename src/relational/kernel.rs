@@ -239,6 +239,13 @@ pub(super) fn sums(scorer: &Scorer, survey: &Survey, cells: &Cells, bootstrap: b
         .iter()
         .map(|&r| cells.stratum[r as usize])
         .collect();
+    // Respondents per stratum: each stratum's buffers are sized once.
+    let mut sizes = vec![0u32; n_strata];
+    if bootstrap {
+        for &s in &cells.stratum {
+            sizes[s as usize] += 1;
+        }
+    }
     let mut local = vec![0u32; cells.len()];
     let mut counts = vec![0u32; parts];
     for (c, s) in cell_stratum.iter().enumerate() {
@@ -251,7 +258,10 @@ pub(super) fn sums(scorer: &Scorer, survey: &Survey, cells: &Cells, bootstrap: b
         .map(|part| {
             let mut acc = vec![Neumaier::default(); counts[part] as usize * width];
             let mut strata: Vec<Option<Stratum>> = (0..n_strata)
-                .map(|s| (bootstrap && s % parts == part).then(|| Stratum::new(cells)))
+                .map(|s| {
+                    (bootstrap && s % parts == part)
+                        .then(|| Stratum::with_capacity(cells, sizes[s] as usize))
+                })
                 .collect();
             let mut scored = 0;
             let dims = scorer.dimensions;
