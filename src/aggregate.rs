@@ -186,38 +186,80 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
     nodes
         .par_iter()
         .map(|node| {
-            let values: Vec<Option<f64>> = frame.column(node.id.as_str())?.f64()?.iter().collect();
-            let mut rank: Vec<Option<u32>> = vec![None; height];
+            // The node's values in place (one chunk), and 0 for "no rank": no per-node
+            // copies of Option<_> vectors, whose page faults dominated on large panels.
+            let column = frame.column(node.id.as_str())?.f64()?.rechunk();
+            let array = column.downcast_iter().next().expect("one chunk");
+            let values = array.values().as_slice();
+            let valid = |r: usize| array.validity().is_none_or(|b| b.get_bit(r));
+            let mut rank: Vec<u32> = vec![0; height];
             // Sorted as integers: each value's bits mapped so that integer order is
             // `total_cmp` order, descending (best first). Equal values stay adjacent, and
             // ties are decided on `==` as before (-0 and +0 tie).
             let mut scored: Vec<(u64, u32)> = Vec::new();
+            let mut scratch: Vec<(u64, u32)> = Vec::new();
             for rows in &groups {
                 scored.clear();
                 scored.extend(
                     rows.iter()
-                        .filter(|&&r| !hidden[r])
-                        .filter_map(|&r| values[r].map(|v| (!order_key(v), r as u32))),
+                        .filter(|&&r| !hidden[r] && valid(r))
+                        .map(|&r| (!order_key(values[r]), r as u32)),
                 );
-                scored.sort_unstable();
+                radix_sort(&mut scored, &mut scratch);
                 let mut current = 0u32;
                 let mut previous = f64::NAN;
                 for (i, &(_, r)) in scored.iter().enumerate() {
-                    let v = values[r as usize].expect("a scored row has a value");
+                    let v = values[r as usize];
                     if i == 0 || v != previous {
                         current = i as u32 + 1;
                     }
                     previous = v;
-                    rank[r as usize] = Some(current);
+                    rank[r as usize] = current;
                 }
             }
             Ok(UInt32Chunked::from_iter_options(
                 rank_column(&node.id).as_str().into(),
-                rank.into_iter(),
+                rank.into_iter().map(|r| (r > 0).then_some(r)),
             )
             .into_column())
         })
         .collect()
+}
+
+/// Sorts by key, stably (equal keys keep their order): a least-significant-digit radix
+/// sort, a byte at a time, skipping the bytes every key shares. On a year of 100,000
+/// territories it is several times faster than a comparison sort, and ranks sort every
+/// node of every year.
+fn radix_sort(v: &mut Vec<(u64, u32)>, scratch: &mut Vec<(u64, u32)>) {
+    if v.len() < 256 {
+        v.sort_by_key(|x| x.0);
+        return;
+    }
+    let mut counts = [[0usize; 256]; 8];
+    for &(k, _) in v.iter() {
+        for (byte, c) in counts.iter_mut().enumerate() {
+            c[((k >> (8 * byte)) & 0xff) as usize] += 1;
+        }
+    }
+    scratch.clear();
+    scratch.resize(v.len(), (0, 0));
+    for (byte, c) in counts.iter().enumerate() {
+        if c.contains(&v.len()) {
+            continue;
+        }
+        let mut at = [0usize; 256];
+        let mut sum = 0;
+        for (a, n) in at.iter_mut().zip(c) {
+            *a = sum;
+            sum += n;
+        }
+        for &x in v.iter() {
+            let d = ((x.0 >> (8 * byte)) & 0xff) as usize;
+            scratch[at[d]] = x;
+            at[d] += 1;
+        }
+        std::mem::swap(v, scratch);
+    }
 }
 
 /// A key whose unsigned order is `f64::total_cmp`'s order.
@@ -360,6 +402,35 @@ pub fn check_finite(plan: &Plan, frame: &DataFrame) -> Result<(), Problems> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn radix_sort_orders_as_total_cmp_and_keeps_ties_in_order() {
+        let mut rng = crate::stats::Rng::new(3);
+        for n in [0, 5, 300, 5000] {
+            let values: Vec<f64> = (0..n)
+                .map(|i| match i % 7 {
+                    0 => -0.0,
+                    1 => 0.0,
+                    2 => 42.5,
+                    3 => -rng.uniform() * 1e6,
+                    _ => rng.uniform() * 100.0,
+                })
+                .collect();
+            let mut v: Vec<(u64, u32)> = values
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (!order_key(*x), i as u32))
+                .collect();
+            let mut expected = v.clone();
+            expected.sort_by(|a, b| {
+                values[b.1 as usize]
+                    .total_cmp(&values[a.1 as usize])
+                    .then(a.1.cmp(&b.1))
+            });
+            radix_sort(&mut v, &mut Vec::new());
+            assert_eq!(v, expected, "{n}");
+        }
+    }
     use crate::plan;
 
     const FRAMEWORK: &str = r#"
