@@ -131,10 +131,9 @@ fn anchoring_of<'a>(
     }
 }
 
-/// A prepared frame normalised, aggregated (and anchored), checked.
+/// A normalised frame aggregated (and anchored), checked.
 struct Scored {
     frame: DataFrame,
-    normalisation: Vec<ResolvedNormalisation>,
     weights: Vec<PcaWeights>,
     anchoring: Vec<crate::anchor::Shift>,
     warnings: Vec<String>,
@@ -146,13 +145,13 @@ fn compute_frame(
     anchoring: Option<(&AnchoringPlan, &AnchoringInputs)>,
 ) -> Result<Computed, ComputeError> {
     let (frame, preparation, mut warnings) = prepare(plan, frame)?;
+    let (frame, normalisation) = normalise_frame(plan, frame)?;
     let Scored {
         mut frame,
-        normalisation,
         weights,
         anchoring,
         warnings: more,
-    } = score(plan, frame, anchoring)?;
+    } = aggregate_frame(plan, frame, anchoring)?;
     warnings.extend(more);
     let ranks = aggregate::ranks(plan, &frame)?;
     frame.hstack_mut(&ranks)?;
@@ -207,17 +206,6 @@ fn compute_frame(
         anchoring,
         warnings,
     })
-}
-
-fn score(
-    plan: &Plan,
-    frame: DataFrame,
-    anchoring: Option<(&AnchoringPlan, &AnchoringInputs)>,
-) -> Result<Scored, ComputeError> {
-    let (frame, normalisation) = normalise_frame(plan, frame)?;
-    let mut scored = aggregate_frame(plan, frame, anchoring)?;
-    scored.normalisation = normalisation;
-    Ok(scored)
 }
 
 /// The indicators rescaled, with their resolved normalisation.
@@ -285,7 +273,6 @@ fn aggregate_frame(
     aggregate::check_finite(plan, &frame)?;
     Ok(Scored {
         frame,
-        normalisation: Vec::new(),
         weights,
         anchoring,
         warnings,

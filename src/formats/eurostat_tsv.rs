@@ -263,13 +263,11 @@ mod tests {
     use std::io::Write;
 
     use super::parse;
-    use crate::formats::test_support::{cell, check_shape, codes, filters, has, sample};
+    use crate::formats::test_support::{cell, check_shape, codes, filters, has, parsed, sample};
     use crate::formats::{Cube, Filters, Flag};
 
     fn ok(text: &str) -> Cube {
-        let cube = parse(text.as_bytes(), &Filters::new()).unwrap_or_else(|e| panic!("{e}"));
-        check_shape(&cube);
-        cube
+        parsed(parse(text.as_bytes(), &Filters::new()))
     }
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -621,13 +621,11 @@ fn describe(cube: &Cube, positions: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::parse;
-    use crate::formats::test_support::{cell, check_shape, codes, filters, has, sample};
+    use crate::formats::test_support::{cell, check_shape, codes, filters, has, parsed, sample};
     use crate::formats::{Filters, Flag};
 
     fn ok(json: &str) -> crate::formats::Cube {
-        let cube = parse(json.as_bytes(), &Filters::new()).unwrap_or_else(|e| panic!("{e}"));
-        check_shape(&cube);
-        cube
+        parsed(parse(json.as_bytes(), &Filters::new()))
     }
 
     fn err(json: &str) -> String {

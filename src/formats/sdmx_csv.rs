@@ -379,13 +379,11 @@ mod tests {
     use std::io::Write;
 
     use super::parse;
-    use crate::formats::test_support::{cell, check_shape, filters, has, sample};
+    use crate::formats::test_support::{cell, check_shape, filters, has, parsed, sample};
     use crate::formats::{Cube, Filters, Flag};
 
     fn ok(text: &str) -> Cube {
-        let cube = parse(text.as_bytes(), &Filters::new()).unwrap_or_else(|e| panic!("{e}"));
-        check_shape(&cube);
-        cube
+        parsed(parse(text.as_bytes(), &Filters::new()))
     }
 
     fn ids(cube: &Cube) -> Vec<&str> {

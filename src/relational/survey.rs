@@ -75,10 +75,12 @@ impl<'a> Classifier<'a> {
     }
 
     fn slow(item: &RciItem, x: f64) -> Class {
-        if !x.is_finite() || (!item.is_missing(x) && !item.is_valid(x)) {
+        if !x.is_finite() {
             Class::Invalid
         } else if item.is_missing(x) {
             Class::Missing
+        } else if !item.is_valid(x) {
+            Class::Invalid
         } else if item.achieved(x) {
             Class::Achieved
         } else {

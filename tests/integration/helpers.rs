@@ -129,6 +129,18 @@ pub fn floats(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
     c.f64().expect("f64").iter().collect()
 }
 
+/// The row of `rollup.csv` for a parent territory, indicator and year.
+pub fn rollup_row(rollup: &DataFrame, id: &str, indicator: &str, year: f64) -> usize {
+    let (ids, indicators, years) = (
+        strings(rollup, "territory_id"),
+        strings(rollup, "indicator"),
+        floats(rollup, "year"),
+    );
+    (0..rollup.height())
+        .find(|&i| ids[i] == id && indicators[i] == indicator && years[i] == Some(year))
+        .unwrap_or_else(|| panic!("no rollup row for {id} {indicator} {year}"))
+}
+
 pub fn strings(df: &DataFrame, name: &str) -> Vec<String> {
     let c = df
         .column(name)

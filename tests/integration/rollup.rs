@@ -124,13 +124,7 @@ fn communes_roll_up_into_departements() {
     assert_eq!(strings(&s, "territory_name")[2], "Corse-du-Sud");
     // Coverage recorded.
     let r = read_csv(&dir.join("out/rollup.csv"));
-    let n = (0..r.height())
-        .find(|&i| {
-            strings(&r, "territory_id")[i] == "01"
-                && strings(&r, "indicator")[i] == "b"
-                && floats(&r, "year")[i] == Some(2020.0)
-        })
-        .unwrap();
+    let n = rollup_row(&r, "01", "b", 2020.0);
     assert_eq!(floats(&r, "coverage")[n], Some(0.5));
     assert_eq!(strings(&r, "value_kept")[n], "true");
 }

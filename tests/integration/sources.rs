@@ -696,13 +696,7 @@ fn eurostat_regional_pipeline_replayed() {
     // AT1 lacks a youth count in one of its three regions (`: u`): no value, 2/3 coverage.
     assert_eq!(get("AT1", "youth_unemployment", 2014.0), None);
     let rollup = read_csv(&dir.join("out/rollup.csv"));
-    let row = (0..rollup.height())
-        .find(|&i| {
-            strings(&rollup, "territory_id")[i] == "AT1"
-                && strings(&rollup, "indicator")[i] == "youth_unemployment"
-                && floats(&rollup, "year")[i] == Some(2014.0)
-        })
-        .unwrap();
+    let row = rollup_row(&rollup, "AT1", "youth_unemployment", 2014.0);
     assert_eq!(floats(&rollup, "units")[row], Some(3.0));
     assert_eq!(floats(&rollup, "present")[row], Some(2.0));
     let m = manifest(&dir);
