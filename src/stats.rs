@@ -43,6 +43,12 @@ impl Rng {
         Rng(seed)
     }
 
+    /// The generator as it will be after `n` more draws: SplitMix64's state is a
+    /// counter, so streams can be split without drawing through them.
+    pub fn skipped(&self, n: u64) -> Self {
+        Rng(self.0.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -67,6 +73,19 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipped_generator_continues_the_stream() {
+        let mut a = Rng::new(42);
+        let b = a.skipped(1000);
+        for _ in 0..1000 {
+            a.next_u64();
+        }
+        let mut b = b;
+        for _ in 0..10 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+    }
 
     #[test]
     fn medians_and_quantiles() {

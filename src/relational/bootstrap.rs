@@ -125,8 +125,7 @@ fn replicate_sums(plan: &RciPlan, strata: &[Stratum], cells: &Cells) -> HashMap<
         .par_iter()
         .zip(&cells.strata)
         .map(|(st, (territory, year))| {
-            let mut rng = Rng::new(plan.seed ^ fnv1a(&format!("{territory}\u{1f}{year:?}")));
-            let len = st.values.len() as u64;
+            let len = st.values.len();
             let mut total = vec![[0.0; 3]; b];
             let mut by_label: Vec<Vec<Replicates>> = st
                 .codes
@@ -136,16 +135,32 @@ fn replicate_sums(plan: &RciPlan, strata: &[Stratum], cells: &Cells) -> HashMap<
             if len == 0 {
                 return (total, by_label);
             }
-            for r in 0..b {
-                for _ in 0..len {
-                    // Uniform in 0..len without modulo bias (Lemire).
-                    let j = ((rng.next_u64() as u128 * len as u128) >> 64) as usize;
-                    let v = st.values[j];
-                    add(&mut total[r], v);
-                    for (k, labels) in st.labels.iter().enumerate() {
-                        add(&mut by_label[k][labels[j] as usize][r], v);
+            // Replicate r takes draws r·len .. (r+1)·len of the territory's stream; the
+            // generator is a counter, so LANES replicates run side by side from skipped
+            // generators (independent chains of additions for the CPU to overlap) with
+            // the same draws, in the same order, as one after the other.
+            let rng = Rng::new(plan.seed ^ fnv1a(&format!("{territory}\u{1f}{year:?}")));
+            let mut r = 0;
+            while r < b {
+                let lanes = (b - r).min(LANES);
+                let sums = if lanes == LANES {
+                    resample::<LANES>(st, &rng, r)
+                } else {
+                    let mut sums = Vec::with_capacity(lanes);
+                    for lane in r..r + lanes {
+                        sums.extend(resample::<1>(st, &rng, lane));
+                    }
+                    sums
+                };
+                for (lane, (t, labels)) in sums.into_iter().enumerate() {
+                    total[r + lane] = t;
+                    for (reps, s) in by_label.iter_mut().zip(labels) {
+                        for (rep, v) in reps.iter_mut().zip(s) {
+                            rep[r + lane] = v;
+                        }
                     }
                 }
+                r += lanes;
             }
             (total, by_label)
         })
@@ -179,6 +194,35 @@ fn replicate_sums(plan: &RciPlan, strata: &[Stratum], cells: &Cells) -> HashMap<
         }
     }
     groups
+}
+
+/// Replicates resampled side by side.
+const LANES: usize = 4;
+
+/// One replicate's sums: the total, and per subgroup variable the sum of each label.
+type ReplicateSums = ([f64; 3], Vec<Vec<[f64; 3]>>);
+
+/// Replicates `first .. first + N` of a stratum, drawn from the stratum's generator
+/// `rng` (replicate r from draw r·n on). Sums stay local to the loop so the totals live
+/// in registers rather than going through memory at every draw.
+fn resample<const N: usize>(st: &Stratum, rng: &Rng, first: usize) -> Vec<ReplicateSums> {
+    let len = st.values.len();
+    let mut rngs: [Rng; N] = std::array::from_fn(|lane| rng.skipped(((first + lane) * len) as u64));
+    let mut totals = [[0.0; 3]; N];
+    let mut labels: [Vec<Vec<[f64; 3]>>; N] =
+        std::array::from_fn(|_| st.codes.iter().map(|c| vec![[0.0; 3]; c.len()]).collect());
+    for _ in 0..len {
+        for lane in 0..N {
+            // Uniform in 0..len without modulo bias (Lemire).
+            let j = ((rngs[lane].next_u64() as u128 * len as u128) >> 64) as usize;
+            let v = st.values[j];
+            add(&mut totals[lane], v);
+            for (sums, codes) in labels[lane].iter_mut().zip(&st.labels) {
+                add(&mut sums[codes[j] as usize], v);
+            }
+        }
+    }
+    totals.into_iter().zip(labels).collect()
 }
 
 fn add(acc: &mut [f64; 3], v: [f64; 3]) {
