@@ -57,19 +57,36 @@ enum Class {
     Invalid,
 }
 
+/// Bits of a flags byte: the item was answered, achieved, or the answer is invalid.
+const ANSWERED: u8 = 1;
+const ACHIEVED: u8 = 2;
+const INVALID: u8 = 4;
+
+impl Class {
+    fn flags(self) -> u8 {
+        match self {
+            Class::NotAchieved => ANSWERED,
+            Class::Achieved => ANSWERED | ACHIEVED,
+            Class::Missing => 0,
+            Class::Invalid => INVALID,
+        }
+    }
+}
+
 /// An item's classes of the whole codes from `LUT_MIN` to `LUT_MIN + 1151`, computed once:
 /// survey codes are small integers, so almost every answer is one table lookup.
 const LUT_MIN: i64 = -128;
 
 struct Classifier<'a> {
     item: &'a RciItem,
-    table: Vec<Class>,
+    /// The flags of each code.
+    table: Vec<u8>,
 }
 
 impl<'a> Classifier<'a> {
     fn new(item: &'a RciItem) -> Self {
         let table = (0..1152)
-            .map(|k| Self::slow(item, (k + LUT_MIN) as f64))
+            .map(|k| Self::slow(item, (k + LUT_MIN) as f64).flags())
             .collect();
         Classifier { item, table }
     }
@@ -89,20 +106,20 @@ impl<'a> Classifier<'a> {
     }
 
     #[inline]
-    fn class_int(&self, x: i64) -> Class {
+    fn flags_int(&self, x: i64) -> u8 {
         match usize::try_from(x.wrapping_sub(LUT_MIN)) {
             Ok(k) if k < self.table.len() && x >= LUT_MIN => self.table[k],
-            _ => Self::slow(self.item, x as f64),
+            _ => Self::slow(self.item, x as f64).flags(),
         }
     }
 
     #[inline]
-    fn class(&self, x: f64) -> Class {
+    fn flags(&self, x: f64) -> u8 {
         let k = x as i64 - LUT_MIN;
         if (0..self.table.len() as i64).contains(&k) && (k + LUT_MIN) as f64 == x {
             self.table[k as usize]
         } else {
-            Self::slow(self.item, x)
+            Self::slow(self.item, x).flags()
         }
     }
 }
@@ -134,7 +151,13 @@ pub(super) fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<Survey, Problems>
     let territory = {
         let ids = text(&plan.territory);
         let clean = |v: Option<&str>| v.is_some_and(|v| !v.is_empty() && v.trim() == v);
-        if ids.null_count() == 0 && ids.iter().all(clean) {
+        // Checked in parallel over the column's chunks: a pass over 10 million ids.
+        let chunks: Vec<_> = ids.downcast_iter().collect();
+        if ids.null_count() == 0
+            && chunks
+                .par_iter()
+                .all(|a| a.values_iter().all(|v| clean(Some(v))))
+        {
             ids
         } else {
             ids.iter()
@@ -160,6 +183,7 @@ pub(super) fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<Survey, Problems>
     let subgroup_values: Vec<StringChunked> = plan.subgroups.iter().map(|s| text(s)).collect();
 
     let weight: Vec<f64> = match &plan.weight {
+        Some(w) if let Some(clean) = clean_weights(raw, w) => clean,
         Some(w) => numbers(raw, w, &mut cells)
             .into_iter()
             .enumerate()
@@ -231,9 +255,14 @@ pub(super) fn prepare(plan: &RciPlan, raw: &RawFile) -> Result<Survey, Problems>
 
 /// The answered and achieved bits of every respondent, and the bad answers as
 /// (item, row, value), by item then row.
+///
+/// Block by block in parallel: each item's answers become a byte of flags per row (one
+/// sequential pass per item, in the column's own type), then each row's words are built
+/// from its items' flags and written once, rather than updated in place item after item.
 fn classify(plan: &RciPlan, answers: &[Column]) -> (Bits, Vec<(usize, usize, f64)>) {
     let n = answers.first().map_or(0, Column::len);
-    let words = plan.items.len().div_ceil(64).max(1);
+    let items = plan.items.len();
+    let words = items.div_ceil(64).max(1);
     let stride = 2 * words;
     let classifiers: Vec<Classifier> = plan.items.iter().map(Classifier::new).collect();
     let mut data = vec![0u64; n * stride];
@@ -244,50 +273,35 @@ fn classify(plan: &RciPlan, answers: &[Column]) -> (Bits, Vec<(usize, usize, f64
             let first = b * BLOCK;
             let len = chunk.len() / stride;
             let mut bad = Vec::new();
-            for (j, (column, classifier)) in answers.iter().zip(&classifiers).enumerate() {
-                let (word, bit) = (j / 64, 1u64 << (j % 64));
-                let mut mark = |at: usize, class: Class, x: f64| match class {
-                    Class::NotAchieved => chunk[at * stride + word] |= bit,
-                    Class::Achieved => {
-                        chunk[at * stride + word] |= bit;
-                        chunk[at * stride + words + word] |= bit;
-                    }
-                    Class::Missing => {}
-                    Class::Invalid => bad.push((j, first + at, x)),
-                };
+            // Item-major: the flags of item j are flags[j * len..(j + 1) * len].
+            let mut flags = vec![0u8; items * len];
+            for (j, ((column, classifier), out)) in answers
+                .iter()
+                .zip(&classifiers)
+                .zip(flags.chunks_mut(len.max(1)))
+                .enumerate()
+            {
                 let part = column.slice(first as i64, len);
-                // Integer codes (what surveys store) go straight to the table.
-                if fits_i64(part.dtype()) {
-                    let part = part.cast(&DataType::Int64).expect("integers cast to Int64");
-                    let mut at = 0;
-                    for array in part.i64().expect("Int64").downcast_iter() {
-                        if array.validity().is_none_or(|v| v.unset_bits() == 0) {
-                            for &x in array.values().iter() {
-                                mark(at, classifier.class_int(x), x as f64);
-                                at += 1;
-                            }
-                            continue;
-                        }
-                        for v in array.iter() {
-                            if let Some(&x) = v {
-                                mark(at, classifier.class_int(x), x as f64);
-                            }
-                            at += 1;
-                        }
-                    }
-                } else {
-                    let part = part
+                let part = part.as_materialized_series();
+                if item_flags(part, classifier, out) & INVALID != 0 {
+                    let values = part
                         .cast(&DataType::Float64)
                         .expect("numbers cast to Float64");
-                    let mut at = 0;
-                    for array in part.f64().expect("Float64").downcast_iter() {
-                        for v in array.iter() {
-                            if let Some(&x) = v {
-                                mark(at, classifier.class(x), x);
-                            }
-                            at += 1;
+                    let values = values.f64().expect("Float64");
+                    for (at, f) in out.iter().enumerate() {
+                        if f & INVALID != 0 {
+                            bad.push((j, first + at, values.get(at).unwrap_or(f64::NAN)));
                         }
                     }
+                }
+            }
+            for (at, row) in chunk.chunks_exact_mut(stride).enumerate() {
+                let (answered, achieved) = row.split_at_mut(words);
+                for j in 0..items {
+                    let f = flags[j * len + at];
+                    let (w, shift) = (j / 64, j % 64);
+                    answered[w] |= u64::from(f & ANSWERED) << shift;
+                    achieved[w] |= u64::from((f & ACHIEVED) >> 1) << shift;
                 }
             }
             bad
@@ -297,18 +311,57 @@ fn classify(plan: &RciPlan, answers: &[Column]) -> (Bits, Vec<(usize, usize, f64
     (Bits { words, data }, bad)
 }
 
-/// Integer types whose every value an Int64 holds exactly.
-fn fits_i64(dtype: &DataType) -> bool {
-    matches!(
-        dtype,
-        DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-    )
+/// Flags of one item's answers in one block, into `out` (a null is not answered: 0);
+/// returns the union of the flags, to tell whether any answer is invalid.
+fn item_flags(part: &Series, classifier: &Classifier, out: &mut [u8]) -> u8 {
+    // Integer codes (what surveys store) go straight to the table, read in their own
+    // type (a cast to Int64 would copy every block of every item).
+    match part.dtype() {
+        DataType::Int8 => int_flags(part.i8().expect("Int8"), classifier, out),
+        DataType::Int16 => int_flags(part.i16().expect("Int16"), classifier, out),
+        DataType::Int32 => int_flags(part.i32().expect("Int32"), classifier, out),
+        DataType::Int64 => int_flags(part.i64().expect("Int64"), classifier, out),
+        DataType::UInt8 => int_flags(part.u8().expect("UInt8"), classifier, out),
+        DataType::UInt16 => int_flags(part.u16().expect("UInt16"), classifier, out),
+        DataType::UInt32 => int_flags(part.u32().expect("UInt32"), classifier, out),
+        _ => {
+            let part = part
+                .cast(&DataType::Float64)
+                .expect("numbers cast to Float64");
+            let mut union = 0;
+            for (v, o) in part.f64().expect("Float64").iter().zip(out.iter_mut()) {
+                *o = v.map_or(0, |x| classifier.flags(x));
+                union |= *o;
+            }
+            union
+        }
+    }
+}
+
+/// [`item_flags`] of an integer column.
+fn int_flags<T>(part: &ChunkedArray<T>, classifier: &Classifier, out: &mut [u8]) -> u8
+where
+    T: PolarsIntegerType,
+    T::Native: Into<i64>,
+{
+    let mut union = 0;
+    let mut at = 0;
+    for array in part.downcast_iter() {
+        let out = &mut out[at..at + array.len()];
+        at += array.len();
+        if array.validity().is_none_or(|v| v.unset_bits() == 0) {
+            for (&x, o) in array.values().iter().zip(out.iter_mut()) {
+                *o = classifier.flags_int(x.into());
+                union |= *o;
+            }
+        } else {
+            for (v, o) in array.iter().zip(out.iter_mut()) {
+                *o = v.map_or(0, |&x| classifier.flags_int(x.into()));
+                union |= *o;
+            }
+        }
+    }
+    union
 }
 
 fn describe_codes(c: &Codes) -> String {
@@ -326,6 +379,25 @@ fn describe_list(v: &[f64]) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The survey weights as they are when the column is numeric and every weight is there,
+/// finite and not negative (the usual case, read without per-row checks); None sends the
+/// column through [`numbers`], which reports each bad cell.
+fn clean_weights(raw: &RawFile, name: &str) -> Option<Vec<f64>> {
+    let column = raw.df.column(name).ok()?;
+    if !column.dtype().is_primitive_numeric() || column.null_count() > 0 {
+        return None;
+    }
+    let values = column.cast(&DataType::Float64).ok()?;
+    let values = values.f64().ok()?;
+    let mut out = Vec::with_capacity(values.len());
+    for array in values.downcast_iter() {
+        out.extend_from_slice(array.values());
+    }
+    out.iter()
+        .all(|x| x.is_finite() && *x >= 0.0)
+        .then_some(out)
 }
 
 /// A column as f64 values: numeric columns as they are, text parsed (bad cells reported).
