@@ -42,11 +42,47 @@ pub(super) struct Scorer {
     keep_at: f64,
     capable_at: f64,
     poor_at: f64,
+    /// Per item, its effective weight and dimension.
+    weight: Vec<f64>,
+    dimension: Vec<usize>,
+    /// The answered words of a respondent who answered every item, and that
+    /// respondent's answered weight, in total and per dimension.
+    all: Vec<u64>,
+    all_share: f64,
+    all_den: Vec<f64>,
+}
+
+/// The indices of the set bits of `words` (bit b of word w is index 64·w + b), ascending.
+#[inline]
+fn ones(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(w, &word)| {
+        let mut m = word;
+        std::iter::from_fn(move || {
+            (m != 0).then(|| {
+                let b = m.trailing_zeros() as usize;
+                m &= m - 1;
+                w * 64 + b
+            })
+        })
+    })
 }
 
 impl Scorer {
     pub(super) fn new(plan: &RciPlan) -> Self {
+        let n = plan.items.len();
+        let mut all = vec![0u64; n.div_ceil(64).max(1)];
+        let (mut all_share, mut all_den) = (0.0, vec![0.0; plan.dimensions.len()]);
+        for (j, it) in plan.items.iter().enumerate() {
+            all[j / 64] |= 1 << (j % 64);
+            all_share += it.weight;
+            all_den[it.dimension] += it.weight;
+        }
         Scorer {
+            weight: plan.items.iter().map(|it| it.weight).collect(),
+            dimension: plan.items.iter().map(|it| it.dimension).collect(),
+            all,
+            all_share,
+            all_den,
             items: plan
                 .items
                 .iter()
@@ -74,19 +110,35 @@ impl Scorer {
         num: &mut [f64],
         den: &mut [f64],
     ) -> Person {
-        num.fill(0.0);
-        den.fill(0.0);
-        let (mut share, mut s, mut c) = (0.0, 0.0, 0.0);
-        for &(word, bit, w, d) in &self.items {
-            if answered[word] & bit != 0 {
+        // Only the items that count are visited, a set bit at a time in item order (the
+        // order of every sum's terms); a respondent who answered everything takes the
+        // answered sums computed once, the same additions in the same order.
+        let share = if answered == self.all.as_slice() {
+            den.copy_from_slice(&self.all_den);
+            self.all_share
+        } else {
+            den.fill(0.0);
+            let mut share = 0.0;
+            for j in ones(answered) {
+                let w = self.weight[j];
                 share += w;
-                den[d] += w;
-                if achieved[word] & bit != 0 {
-                    s += w;
-                    num[d] += w;
-                } else {
-                    c += w;
-                }
+                den[self.dimension[j]] += w;
+            }
+            share
+        };
+        num.fill(0.0);
+        let mut s = 0.0;
+        for j in ones(achieved) {
+            let w = self.weight[j];
+            s += w;
+            num[self.dimension[j]] += w;
+        }
+        let mut c = 0.0;
+        for (word, (&a, &b)) in answered.iter().zip(achieved).enumerate() {
+            let mut m = a & !b;
+            while m != 0 {
+                c += self.weight[word * 64 + m.trailing_zeros() as usize];
+                m &= m - 1;
             }
         }
         let kept = if self.keep_drop {
@@ -140,22 +192,37 @@ pub(super) fn person_columns(plan: &RciPlan, scorer: &Scorer, survey: &Survey) -
             let rows = b * BLOCK..((b + 1) * BLOCK).min(survey.n);
             let (mut num, mut den) = (vec![0.0; dims], vec![0.0; dims]);
             let mut people = Vec::with_capacity(rows.len());
-            let mut dim_scores: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(rows.len()); dims];
+            // Dimension scores, and whether each is defined (NaN stands for "not" until
+            // the column is built).
+            let mut dim_scores: Vec<Vec<f64>> = vec![Vec::with_capacity(rows.len()); dims];
+            let mut all_defined = true;
             for i in rows {
                 let (answered, achieved) = survey.bits.row(i);
                 let p = scorer.score(answered, achieved, &mut num, &mut den);
                 for (d, out) in dim_scores.iter_mut().enumerate() {
-                    out.push((p.kept && den[d] > 0.0).then(|| num[d] / den[d]));
+                    let defined = p.kept && den[d] > 0.0;
+                    all_defined &= defined;
+                    out.push(if defined { num[d] / den[d] } else { f64::NAN });
                 }
                 people.push(p);
             }
+            // The usual block keeps everyone: columns without validity, from plain values.
+            let all_kept = people.iter().all(|p| p.kept);
             let f = |name: &str, v: &dyn Fn(&Person) -> Option<f64>| {
-                people
-                    .iter()
-                    .map(v)
-                    .collect::<Float64Chunked>()
-                    .with_name(name.into())
+                if all_kept {
+                    Float64Chunked::from_vec(
+                        name.into(),
+                        people.iter().map(|p| v(p).unwrap_or(f64::NAN)).collect(),
+                    )
                     .into_column()
+                } else {
+                    people
+                        .iter()
+                        .map(v)
+                        .collect::<Float64Chunked>()
+                        .with_name(name.into())
+                        .into_column()
+                }
             };
             let b = |name: &str, v: &dyn Fn(&Person) -> Option<bool>| {
                 people
@@ -186,15 +253,18 @@ pub(super) fn person_columns(plan: &RciPlan, scorer: &Scorer, survey: &Survey) -
                 },
                 f("rci", &|p| p.kept.then_some(p.rci)),
             ];
-            for (d, dim) in plan.dimensions.iter().enumerate() {
-                columns.push(
-                    dim_scores[d]
-                        .iter()
-                        .copied()
+            for (values, dim) in dim_scores.into_iter().zip(&plan.dimensions) {
+                let name = format!("rci_{}", dim.id).into();
+                let column = if all_defined {
+                    Float64Chunked::from_vec(name, values)
+                } else {
+                    values
+                        .into_iter()
+                        .map(|x| (!x.is_nan()).then_some(x))
                         .collect::<Float64Chunked>()
-                        .with_name(format!("rci_{}", dim.id).into())
-                        .into_column(),
-                );
+                        .with_name(name)
+                };
+                columns.push(column.into_column());
             }
             columns.extend([
                 b("capable", &|p| p.kept.then_some(p.capable)),
