@@ -6,6 +6,7 @@
 //! of first appearance, so every order derived from them is the file's.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 #[derive(Debug)]
 pub struct Cells {
@@ -28,57 +29,69 @@ impl Cells {
     /// variable, its name and values (text; null is labelled `missing`). Labels read
     /// `name=value`, the value trimmed.
     pub fn new(t: &StringChunked, y: &Int64Chunked, subgroups: &[(&str, &StringChunked)]) -> Cells {
-        let mut index: PlHashMap<(&str, Option<i64>), u32> = PlHashMap::default();
-        let mut strata = Vec::new();
-        let stratum: Vec<u32> = t
-            .iter()
-            .zip(y.iter())
-            .map(|(t, y)| {
-                let t = t.unwrap_or("");
-                *index.entry((t, y)).or_insert_with(|| {
-                    strata.push((t.to_owned(), y));
-                    (strata.len() - 1) as u32
-                })
-            })
-            .collect();
+        let n = t.len();
+        // The key columns cut at the parts' bounds, so each part reads its rows in order.
+        let size = part_size(n);
+        let cut = |c: &StringChunked| -> Vec<StringChunked> {
+            (0..n.div_ceil(size))
+                .map(|p| c.slice((p * size) as i64, size))
+                .collect()
+        };
+        let (t_parts, y_parts) = (
+            cut(t),
+            (0..n.div_ceil(size))
+                .map(|p| y.slice((p * size) as i64, size))
+                .collect::<Vec<_>>(),
+        );
+        let (stratum, keys, first) = first_appearance(n, |start, _| {
+            let p = start / size;
+            t_parts[p]
+                .iter()
+                .zip(y_parts[p].iter())
+                .map(|(t, y)| (t.unwrap_or(""), y))
+        });
+        let strata: Vec<(String, Option<i64>)> =
+            keys.into_iter().map(|(t, y)| (t.to_owned(), y)).collect();
 
         let mut labels = Vec::new();
         let mut label_names = Vec::new();
         for (name, column) in subgroups {
             // Raw value → label code; values equal once trimmed share a label.
-            let mut by_value: PlHashMap<Option<&str>, u32> = PlHashMap::default();
+            let parts = cut(column);
+            let (mut codes, values, _) = first_appearance(n, |start, _| parts[start / size].iter());
             let mut by_label: PlHashMap<String, u32> = PlHashMap::default();
             let mut names = Vec::new();
-            let codes: Vec<u32> = column
+            let label_of: Vec<u32> = values
                 .iter()
                 .map(|v| {
-                    *by_value.entry(v).or_insert_with(|| {
-                        let label = format!("{name}={}", v.map(str::trim).unwrap_or("missing"));
-                        *by_label.entry(label.clone()).or_insert_with(|| {
-                            names.push(label);
-                            (names.len() - 1) as u32
-                        })
+                    let label = format!("{name}={}", v.map(str::trim).unwrap_or("missing"));
+                    *by_label.entry(label.clone()).or_insert_with(|| {
+                        names.push(label);
+                        (names.len() - 1) as u32
                     })
                 })
                 .collect();
+            codes
+                .par_iter_mut()
+                .for_each(|c| *c = label_of[*c as usize]);
             labels.push(codes);
             label_names.push(names);
         }
 
         // Cells: the stratum, refined by one subgroup variable at a time.
-        let mut cell = stratum.clone();
-        let mut first: Vec<u32> = first_rows(&cell, strata.len());
+        let (mut cell, mut first) = (None, first);
         for codes in &labels {
-            let mut index: PlHashMap<(u32, u32), u32> = PlHashMap::default();
-            let mut next_first = Vec::new();
-            for (row, (c, l)) in cell.iter_mut().zip(codes).enumerate() {
-                *c = *index.entry((*c, *l)).or_insert_with(|| {
-                    next_first.push(row as u32);
-                    (next_first.len() - 1) as u32
-                });
-            }
-            first = next_first;
+            let coarse: &[u32] = cell.as_deref().unwrap_or(&stratum);
+            let (refined, _, refined_first) = first_appearance(n, |start, len| {
+                coarse[start..start + len]
+                    .iter()
+                    .zip(&codes[start..start + len])
+                    .map(|(&c, &l)| (c, l))
+            });
+            cell = Some(refined);
+            first = refined_first;
         }
+        let cell = cell.unwrap_or_else(|| stratum.clone());
         Cells {
             stratum,
             strata,
@@ -95,15 +108,65 @@ impl Cells {
     }
 }
 
-/// First row of each code in `codes` (codes are numbered by first appearance).
-fn first_rows(codes: &[u32], n: usize) -> Vec<u32> {
-    let mut first = Vec::with_capacity(n);
-    for (row, &c) in codes.iter().enumerate() {
-        if c as usize == first.len() {
-            first.push(row as u32);
-        }
-    }
-    first
+/// Rows per part of [`first_appearance`].
+fn part_size(n: usize) -> usize {
+    n.div_ceil(4 * rayon::current_num_threads().max(1)).max(1)
+}
+
+/// Codes the keys of rows `0..n` (`keys(start, len)` yields those of rows `start..start +
+/// len`) by first appearance: each row's code, the distinct keys in code order, and the
+/// first row of each. Parts of the rows are coded in parallel, each by its own first
+/// appearances; the parts' keys are then numbered in part order, which is the order of
+/// first appearance in the whole file, and every row's code is mapped to that number.
+fn first_appearance<K, I>(
+    n: usize,
+    keys: impl Fn(usize, usize) -> I + Sync,
+) -> (Vec<u32>, Vec<K>, Vec<u32>)
+where
+    K: std::hash::Hash + Eq + Clone + Send,
+    I: Iterator<Item = K>,
+{
+    let size = part_size(n);
+    let mut codes = vec![0u32; n];
+    let parts: Vec<(Vec<K>, Vec<u32>)> = codes
+        .par_chunks_mut(size)
+        .enumerate()
+        .map(|(p, out)| {
+            let start = p * size;
+            let mut index: PlHashMap<K, u32> = PlHashMap::default();
+            let (mut seen, mut first) = (Vec::new(), Vec::new());
+            for ((row, key), code) in (start..).zip(keys(start, out.len())).zip(out.iter_mut()) {
+                *code = *index.entry(key.clone()).or_insert_with(|| {
+                    seen.push(key);
+                    first.push(row as u32);
+                    (seen.len() - 1) as u32
+                });
+            }
+            (seen, first)
+        })
+        .collect();
+    let mut index: PlHashMap<K, u32> = PlHashMap::default();
+    let (mut all, mut first) = (Vec::new(), Vec::new());
+    let global: Vec<Vec<u32>> = parts
+        .into_iter()
+        .map(|(seen, firsts)| {
+            seen.into_iter()
+                .zip(firsts)
+                .map(|(key, row)| {
+                    *index.entry(key.clone()).or_insert_with(|| {
+                        all.push(key);
+                        first.push(row);
+                        (all.len() - 1) as u32
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    codes
+        .par_chunks_mut(size)
+        .zip(&global)
+        .for_each(|(out, global)| out.iter_mut().for_each(|c| *c = global[*c as usize]));
+    (codes, all, first)
 }
 
 /// Compensated summation (Neumaier): the rounding error of each addition is carried, so a
