@@ -888,6 +888,20 @@ impl<W: Write + Send> ParallelParquet<W> {
                 .zip(&self.fields)
                 .zip(&self.encodings)
             {
+                let dictionary;
+                let plain;
+                let (array, encoding): (&dyn polars_arrow::array::Array, _) =
+                    match dictionary_shortcut(array.as_ref(), encoding) {
+                        Shortcut::Dictionary(d) => {
+                            dictionary = d;
+                            (&dictionary, encoding)
+                        }
+                        Shortcut::Plain => {
+                            plain = vec![polars_parquet::write::Encoding::Plain; encoding.len()];
+                            (array.as_ref(), &plain)
+                        }
+                        Shortcut::None => (array.as_ref(), encoding),
+                    };
                 for pages in array_to_columns(array, type_.clone(), self.options, encoding)? {
                     let pages = pages.map(|page| {
                         page.map_err(|e| {
@@ -924,6 +938,106 @@ impl<W: Write + Send> ParallelParquet<W> {
         self.writer.finish()?;
         Ok(())
     }
+}
+
+/// What [`dictionary_shortcut`] found.
+enum Shortcut {
+    /// The column as the dictionary polars would have built for it.
+    Dictionary(polars_arrow::array::DictionaryArray<u32>),
+    /// A column polars would have written plain after estimating its cardinality.
+    Plain,
+    /// Leave the decision to polars.
+    None,
+}
+
+/// Takes polars' dictionary decision, with the same outcome, where it costs the most.
+///
+/// polars tries a dictionary for every string and number column of every row group:
+/// it estimates the column's cardinality (hashing every value), then, when at most 3/4
+/// of the values are distinct (or the row group has at most 128 rows), builds the
+/// dictionary (hashing every value again). On the RCI persons table that was a good
+/// part of the encoding, and needlessly so for two kinds of column:
+///
+/// - floats: polars cannot build a float dictionary (the cast fails) and writes them
+///   plain after the estimate; we write them plain without it;
+/// - strings of at most 12 bytes (territory ids, subgroup labels, statuses) are stored
+///   inside their 16-byte views, so each is hashed as one integer, once; the dictionary
+///   comes out as polars builds it (values in order of first appearance, same pages).
+fn dictionary_shortcut(
+    array: &dyn polars_arrow::array::Array,
+    encoding: &[polars_parquet::write::Encoding],
+) -> Shortcut {
+    use polars_arrow::array::Utf8ViewArray;
+    use polars_arrow::datatypes::ArrowDataType;
+    if encoding != [polars_parquet::write::Encoding::RleDictionary] {
+        return Shortcut::None;
+    }
+    match array.dtype() {
+        ArrowDataType::Float32 | ArrowDataType::Float64 => Shortcut::Plain,
+        ArrowDataType::Utf8View => {
+            let strings = array
+                .as_any()
+                .downcast_ref::<Utf8ViewArray>()
+                .expect("Utf8View");
+            // polars' threshold: any number of distinct values in a short row group.
+            let limit = if array.len() > 128 {
+                array.len() as f64 * 0.75
+            } else {
+                f64::INFINITY
+            };
+            match short_string_dictionary(strings, limit) {
+                Some(d) => Shortcut::Dictionary(d),
+                None => Shortcut::None,
+            }
+        }
+        _ => Shortcut::None,
+    }
+}
+
+/// `strings` as a dictionary (keys in order of first appearance, nulls kept as null
+/// keys) when every value fits in its view and there are at most `limit` of them.
+fn short_string_dictionary(
+    strings: &polars_arrow::array::Utf8ViewArray,
+    limit: f64,
+) -> Option<polars_arrow::array::DictionaryArray<u32>> {
+    use polars_arrow::array::{Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
+    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    let validity = strings.validity();
+    let mut index: PlHashMap<u128, u32> = PlHashMap::default();
+    let mut values = MutableBinaryViewArray::<str>::new();
+    let mut keys = Vec::with_capacity(strings.len());
+    for (i, view) in strings.views().iter().enumerate() {
+        if validity.is_some_and(|v| !v.get_bit(i)) {
+            keys.push(0);
+            continue;
+        }
+        let len = view.length as usize;
+        if len > 12 {
+            return None;
+        }
+        // The length, then the bytes; whatever follows them in the view is not compared.
+        let raw = view.as_u128() & (u128::MAX >> (8 * (12 - len)));
+        let next = index.len() as u32;
+        let key = *index.entry(raw).or_insert_with(|| {
+            values.push_value(strings.value(i));
+            next
+        });
+        if index.len() as f64 > limit {
+            return None;
+        }
+        keys.push(key);
+    }
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
+    DictionaryArray::try_new(
+        ArrowDataType::Dictionary(
+            IntegerType::UInt32,
+            Box::new(ArrowDataType::Utf8View),
+            false,
+        ),
+        keys,
+        values.freeze().boxed(),
+    )
+    .ok()
 }
 
 fn write_parquet(df: &mut DataFrame, file: File) -> PolarsResult<()> {
@@ -1179,4 +1293,66 @@ fn aborting() -> bool {
 
 fn unsupported(e: rustix::io::Errno) -> bool {
     e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::NOTSUP
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Our Parquet writer, shortcuts included, against polars' own writer.
+    fn both(df: &mut DataFrame) -> (Vec<u8>, Vec<u8>) {
+        let mut ours = Vec::new();
+        let mut w = ParallelParquet::new(&mut ours, df.schema()).unwrap();
+        w.push(df).unwrap();
+        w.finish().unwrap();
+        let mut theirs = Vec::new();
+        ParquetWriter::new(&mut theirs).finish(df).unwrap();
+        (ours, theirs)
+    }
+
+    #[test]
+    fn parquet_bytes_are_polars_own() {
+        for rows in [0, 1, 100, 128, 129, 1000, 5000] {
+            let short_few: Vec<Option<String>> = (0..rows)
+                .map(|i| (i % 7 != 3).then(|| ["FR1", "m", "", "scored"][i % 4].to_owned()))
+                .collect();
+            let short_many: Vec<String> = (0..rows).map(|i| format!("R{i:05}")).collect();
+            // Twelve bytes fit in a view, thirteen do not.
+            let edge: Vec<String> = (0..rows)
+                .map(|i| format!("{:012}", i % 3) + if i % 2 == 0 { "" } else { "x" })
+                .collect();
+            let long: Vec<String> = (0..rows)
+                .map(|i| format!("a territory name {}", i % 5))
+                .collect();
+            let floats: Vec<Option<f64>> = (0..rows)
+                .map(|i| (i % 11 != 0).then_some((i % 4) as f64 / 3.0))
+                .collect();
+            let mut df = df!(
+                "short_few" => short_few,
+                "short_many" => short_many,
+                "edge" => edge,
+                "long" => long,
+                "floats" => floats,
+                "ints" => (0..rows as i64).map(|i| i % 9).collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let (ours, theirs) = both(&mut df);
+            assert!(ours == theirs, "{rows} rows: the files differ");
+        }
+    }
+
+    #[test]
+    fn short_strings_become_polars_dictionary() {
+        use polars_arrow::array::Utf8ViewArray;
+        let strings = Utf8ViewArray::from_slice([Some("b"), None, Some("a"), Some("b")]);
+        let d = short_string_dictionary(&strings, f64::INFINITY).unwrap();
+        let keys: Vec<Option<u32>> = d.keys().iter().map(|k| k.copied()).collect();
+        assert_eq!(keys, [Some(0), None, Some(1), Some(0)]);
+        let values = d.values().as_any().downcast_ref::<Utf8ViewArray>().unwrap();
+        assert_eq!(values.values_iter().collect::<Vec<_>>(), ["b", "a"]);
+        // Over the limit of distinct values, or a value too long for its view: polars'.
+        assert!(short_string_dictionary(&strings, 1.0).is_none());
+        let long = Utf8ViewArray::from_slice([Some("thirteen byte")]);
+        assert!(short_string_dictionary(&long, f64::INFINITY).is_none());
+    }
 }
