@@ -367,16 +367,23 @@ pub(super) fn sums(scorer: &Scorer, survey: &Survey, cells: &Cells, bootstrap: b
                     a[k + 2].add(w * (num[d] / p.answered));
                 }
                 let base = 6 + 3 * dims;
-                for (j, &(word, bit, wj, _)) in scorer.items.iter().enumerate() {
-                    if answered[word] & bit == 0 {
-                        continue;
-                    }
-                    let k = base + 3 * j;
-                    a[k + 1].add(w);
-                    if p.poor && achieved[word] & bit == 0 {
-                        let deprived = w * poor * 1.0;
-                        a[k].add(deprived);
-                        a[k + 2].add(deprived * wj / p.answered);
+                // Set bits only, in item order: each item's sums get the same terms in
+                // the same order as testing every item would give them, without a
+                // branch on whether each item was achieved.
+                for j in ones(answered) {
+                    a[base + 3 * j + 1].add(w);
+                }
+                if p.poor {
+                    let deprived = w * poor * 1.0;
+                    for (word, (&an, &ac)) in answered.iter().zip(achieved).enumerate() {
+                        let mut m = an & !ac;
+                        while m != 0 {
+                            let j = word * 64 + m.trailing_zeros() as usize;
+                            m &= m - 1;
+                            let k = base + 3 * j;
+                            a[k].add(deprived);
+                            a[k + 2].add(deprived * scorer.weight[j] / p.answered);
+                        }
                     }
                 }
                 if let Some(st) = &mut strata[stratum] {
