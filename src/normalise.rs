@@ -411,25 +411,28 @@ pub fn rescale(plan: &Plan, resolved: &[ResolvedNormalisation]) -> Vec<Expr> {
 /// Counts of values outside [0, 100] per indicator normalised with goalposts (beyond a
 /// goalpost, without clipping; other methods leave 0–100 by design).
 pub fn out_of_range(df: &DataFrame, plan: &Plan) -> Vec<(String, usize, usize)> {
-    let mut out = Vec::new();
-    for (node, spec) in plan.indicators() {
-        if !matches!(spec.normalisation, Normalisation::Goalposts(_)) {
-            continue;
-        }
-        let Ok(c) = df.column(&node.id).and_then(|c| c.f64().cloned()) else {
-            continue;
-        };
-        let (below, above) = c
-            .downcast_iter()
-            .flat_map(|a| a.iter().flatten())
-            .fold((0, 0), |(b, a), &v| {
-                (b + usize::from(v < 0.0), a + usize::from(v > 100.0))
+    use rayon::prelude::*;
+    let count =
+        |(b, a): (usize, usize), v: f64| (b + usize::from(v < 0.0), a + usize::from(v > 100.0));
+    let indicators: Vec<_> = plan
+        .indicators()
+        .filter(|(_, spec)| matches!(spec.normalisation, Normalisation::Goalposts(_)))
+        .map(|(node, _)| node)
+        .collect();
+    indicators
+        .par_iter()
+        .filter_map(|node| {
+            let c = df.column(&node.id).ok()?.f64().ok()?;
+            let (below, above) = c.downcast_iter().fold((0, 0), |acc, a| {
+                if polars_arrow::array::Array::null_count(a) == 0 {
+                    a.values().iter().fold(acc, |acc, &v| count(acc, v))
+                } else {
+                    a.iter().flatten().fold(acc, |acc, &v| count(acc, v))
+                }
             });
-        if below + above > 0 {
-            out.push((node.id.clone(), below, above));
-        }
-    }
-    out
+            (below + above > 0).then(|| (node.id.clone(), below, above))
+        })
+        .collect()
 }
 
 /// Where an indicator is declared, for errors found after rescaling.
