@@ -26,6 +26,7 @@ fn main() {
         indicators: 24,
         missing: 0.02,
         seed: 7,
+        full_precision: false,
     };
     let dir = std::env::temp_dir().join(format!("bienvivre-chart-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create bench dir");

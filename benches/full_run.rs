@@ -9,6 +9,7 @@
 //!     BENCH_TERRITORIES=105000 cargo bench --bench full_run   # the panel × 3
 //!     BENCH_CSV=1 cargo bench --bench full_run               # also the tidy CSV alone
 //!     BENCH_KEEP=1 cargo bench --bench full_run              # keep the input and outputs
+//!     BENCH_FULL_PRECISION=1 cargo bench --bench full_run    # values with all their digits
 //!
 //! Prints the floor's steps, the run's wall time, stages and peak RSS (from its manifest),
 //! then the ratios: run / floor (target ≤ 1.5), compute stage / bare read (target ≤ 2),
@@ -38,6 +39,10 @@ fn main() {
         indicators: env_or("BENCH_INDICATORS", 60),
         missing: 0.02,
         seed: 7,
+        // Values with the decimals statistics offices publish (38 MiB of Parquet);
+        // BENCH_FULL_PRECISION=1 keeps all their digits, as analysts' derived indicators
+        // have them and as the 138 MB panel had them.
+        full_precision: env_or("BENCH_FULL_PRECISION", 0) == 1,
     };
     let dir = std::env::temp_dir().join(format!("bienvivre-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create bench dir");

@@ -31,6 +31,7 @@ fn main() {
         indicators: env_or("BENCH_INDICATORS", 60),
         missing: 0.02,
         seed: 7,
+        full_precision: false,
     };
     let runs = env_or("BENCH_RUNS", 1000);
     let dir = std::env::temp_dir().join(format!("bienvivre-mc-bench-{}", std::process::id()));

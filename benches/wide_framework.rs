@@ -26,6 +26,7 @@ fn main() {
         indicators: env_or("BENCH_INDICATORS", 10_000),
         missing: 0.02,
         seed: 11,
+        full_precision: false,
     };
     let dir = std::env::temp_dir().join(format!("bienvivre-wide-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create bench dir");

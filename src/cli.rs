@@ -883,6 +883,7 @@ fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> Result<(), Failure> {
         indicators: a.indicators,
         missing: a.missing,
         seed: a.seed,
+        full_precision: false,
     };
     let file = File::create(&a.out)
         .map_err(|e| Failure::Other(format!("cannot create {}: {e}", a.out.display())))?;
