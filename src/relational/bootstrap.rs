@@ -204,8 +204,49 @@ type ReplicateSums = ([f64; 3], Vec<Vec<[f64; 3]>>);
 
 /// Replicates `first .. first + N` of a stratum, drawn from the stratum's generator
 /// `rng` (replicate r from draw r·n on). Sums stay local to the loop so the totals live
-/// in registers rather than going through memory at every draw.
+/// in registers rather than going through memory at every draw; the usual numbers of
+/// subgroup variables (none, one, two) get loops of their own, unrolled.
 fn resample<const N: usize>(st: &Stratum, rng: &Rng, first: usize) -> Vec<ReplicateSums> {
+    match st.labels.len() {
+        0 => resample_k::<N, 0>(st, rng, first),
+        1 => resample_k::<N, 1>(st, rng, first),
+        2 => resample_k::<N, 2>(st, rng, first),
+        _ => resample_any::<N>(st, rng, first),
+    }
+}
+
+/// [`resample`] with `K` subgroup variables.
+fn resample_k<const N: usize, const K: usize>(
+    st: &Stratum,
+    rng: &Rng,
+    first: usize,
+) -> Vec<ReplicateSums> {
+    let len = st.values.len();
+    let mut rngs: [Rng; N] = std::array::from_fn(|lane| rng.skipped(((first + lane) * len) as u64));
+    let codes: [&[u32]; K] = std::array::from_fn(|k| &st.labels[k][..len]);
+    let mut totals = [[0.0; 3]; N];
+    let mut labels: [[Vec<[f64; 3]>; K]; N] =
+        std::array::from_fn(|_| std::array::from_fn(|k| vec![[0.0; 3]; st.codes[k].len()]));
+    for _ in 0..len {
+        for lane in 0..N {
+            // Uniform in 0..len without modulo bias (Lemire).
+            let j = ((rngs[lane].next_u64() as u128 * len as u128) >> 64) as usize;
+            let v = st.values[j];
+            add(&mut totals[lane], v);
+            for k in 0..K {
+                add(&mut labels[lane][k][codes[k][j] as usize], v);
+            }
+        }
+    }
+    totals
+        .into_iter()
+        .zip(labels)
+        .map(|(t, l)| (t, l.into_iter().collect()))
+        .collect()
+}
+
+/// [`resample`] with any number of subgroup variables.
+fn resample_any<const N: usize>(st: &Stratum, rng: &Rng, first: usize) -> Vec<ReplicateSums> {
     let len = st.values.len();
     let mut rngs: [Rng; N] = std::array::from_fn(|lane| rng.skipped(((first + lane) * len) as u64));
     let mut totals = [[0.0; 3]; N];
