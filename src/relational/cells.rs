@@ -31,20 +31,8 @@ impl Cells {
     pub fn new(t: &StringChunked, y: &Int64Chunked, subgroups: &[(&str, &StringChunked)]) -> Cells {
         let n = t.len();
         // The key columns cut at the parts' bounds, so each part reads its rows in order.
-        let size = part_size(n);
-        let cut = |c: &StringChunked| -> Vec<StringChunked> {
-            (0..n.div_ceil(size))
-                .map(|p| c.slice((p * size) as i64, size))
-                .collect()
-        };
-        let (t_parts, y_parts) = (
-            cut(t),
-            (0..n.div_ceil(size))
-                .map(|p| y.slice((p * size) as i64, size))
-                .collect::<Vec<_>>(),
-        );
-        let (stratum, keys, first) = first_appearance(n, |start, _| {
-            let p = start / size;
+        let (t_parts, y_parts) = (cut(t), cut(y));
+        let (stratum, keys, first) = first_appearance(n, |p, _| {
             t_parts[p]
                 .iter()
                 .zip(y_parts[p].iter())
@@ -58,7 +46,7 @@ impl Cells {
         for (name, column) in subgroups {
             // Raw value → label code; values equal once trimmed share a label.
             let parts = cut(column);
-            let (mut codes, values, _) = first_appearance(n, |start, _| parts[start / size].iter());
+            let (mut codes, values, _) = first_appearance(n, |p, _| parts[p].iter());
             let mut by_label: PlHashMap<String, u32> = PlHashMap::default();
             let mut names = Vec::new();
             let label_of: Vec<u32> = values
@@ -82,10 +70,10 @@ impl Cells {
         let (mut cell, mut first) = (None, first);
         for codes in &labels {
             let coarse: &[u32] = cell.as_deref().unwrap_or(&stratum);
-            let (refined, _, refined_first) = first_appearance(n, |start, len| {
-                coarse[start..start + len]
+            let (refined, _, refined_first) = first_appearance(n, |_, rows| {
+                coarse[rows.clone()]
                     .iter()
-                    .zip(&codes[start..start + len])
+                    .zip(&codes[rows])
                     .map(|(&c, &l)| (c, l))
             });
             cell = Some(refined);
@@ -113,14 +101,22 @@ fn part_size(n: usize) -> usize {
     n.div_ceil(4 * rayon::current_num_threads().max(1)).max(1)
 }
 
-/// Codes the keys of rows `0..n` (`keys(start, len)` yields those of rows `start..start +
-/// len`) by first appearance: each row's code, the distinct keys in code order, and the
+/// `column` cut into the parts of [`first_appearance`] (no copy).
+fn cut<T: PolarsDataType>(column: &ChunkedArray<T>) -> Vec<ChunkedArray<T>> {
+    let (n, size) = (column.len(), part_size(column.len()));
+    (0..n.div_ceil(size))
+        .map(|p| column.slice((p * size) as i64, size))
+        .collect()
+}
+
+/// Codes the keys of rows `0..n` (`keys(p, rows)` yields those of part `p`, rows
+/// `rows`) by first appearance: each row's code, the distinct keys in code order, and the
 /// first row of each. Parts of the rows are coded in parallel, each by its own first
 /// appearances; the parts' keys are then numbered in part order, which is the order of
 /// first appearance in the whole file, and every row's code is mapped to that number.
 fn first_appearance<K, I>(
     n: usize,
-    keys: impl Fn(usize, usize) -> I + Sync,
+    keys: impl Fn(usize, std::ops::Range<usize>) -> I + Sync,
 ) -> (Vec<u32>, Vec<K>, Vec<u32>)
 where
     K: std::hash::Hash + Eq + Clone + Send,
@@ -135,7 +131,8 @@ where
             let start = p * size;
             let mut index: PlHashMap<K, u32> = PlHashMap::default();
             let (mut seen, mut first) = (Vec::new(), Vec::new());
-            for ((row, key), code) in (start..).zip(keys(start, out.len())).zip(out.iter_mut()) {
+            let rows = start..start + out.len();
+            for ((row, key), code) in rows.clone().zip(keys(p, rows)).zip(out.iter_mut()) {
                 *code = *index.entry(key.clone()).or_insert_with(|| {
                     seen.push(key);
                     first.push(row as u32);

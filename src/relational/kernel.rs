@@ -21,8 +21,8 @@ use super::survey::{BLOCK, Survey};
 use crate::config::MissingTreatment;
 use crate::plan::rci::RciPlan;
 
-/// One respondent's scores. `dims[d]` and `shares[d]` hold each dimension's score (NaN
-/// where no item of it was answered) and its part of `rci`.
+/// One respondent's scores (its dimensions' weighted achievements and answered weights
+/// go to the caller's `num` and `den`, see [`Scorer::score`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct Person {
     kept: bool,
@@ -35,8 +35,6 @@ struct Person {
 
 /// The scoring rules of a plan, flattened for the inner loops.
 pub(super) struct Scorer {
-    /// Per item: word, bit, effective weight, dimension.
-    items: Vec<(usize, u64, f64, usize)>,
     dimensions: usize,
     keep_drop: bool,
     keep_at: f64,
@@ -54,8 +52,8 @@ pub(super) struct Scorer {
 
 /// The indices of the set bits of `words` (bit b of word w is index 64·w + b), ascending.
 #[inline]
-fn ones(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    words.iter().enumerate().flat_map(|(w, &word)| {
+fn ones(words: impl IntoIterator<Item = u64>) -> impl Iterator<Item = usize> {
+    words.into_iter().enumerate().flat_map(|(w, word)| {
         let mut m = word;
         std::iter::from_fn(move || {
             (m != 0).then(|| {
@@ -67,28 +65,25 @@ fn ones(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
     })
 }
 
+/// The words of the items answered but not achieved.
+#[inline]
+fn missed<'a>(answered: &'a [u64], achieved: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
+    answered.iter().zip(achieved).map(|(&a, &b)| a & !b)
+}
+
 impl Scorer {
     pub(super) fn new(plan: &RciPlan) -> Self {
         let n = plan.items.len();
         let mut all = vec![0u64; n.div_ceil(64).max(1)];
-        let (mut all_share, mut all_den) = (0.0, vec![0.0; plan.dimensions.len()]);
-        for (j, it) in plan.items.iter().enumerate() {
+        for j in 0..n {
             all[j / 64] |= 1 << (j % 64);
-            all_share += it.weight;
-            all_den[it.dimension] += it.weight;
         }
-        Scorer {
+        let mut scorer = Scorer {
             weight: plan.items.iter().map(|it| it.weight).collect(),
             dimension: plan.items.iter().map(|it| it.dimension).collect(),
             all,
-            all_share,
-            all_den,
-            items: plan
-                .items
-                .iter()
-                .enumerate()
-                .map(|(j, it)| (j / 64, 1u64 << (j % 64), it.weight, it.dimension))
-                .collect(),
+            all_share: 0.0,
+            all_den: Vec::new(),
             dimensions: plan.dimensions.len(),
             keep_drop: plan.missing == MissingTreatment::Drop,
             keep_at: match plan.missing {
@@ -97,7 +92,26 @@ impl Scorer {
             },
             capable_at: plan.k - EPS,
             poor_at: plan.k_deprivation - EPS,
+        };
+        // Whoever answered every item: the same sums as `score` would take.
+        let mut den = vec![0.0; scorer.dimensions];
+        scorer.all_share = scorer.weigh(&scorer.all, &mut den);
+        scorer.all_den = den;
+        scorer
+    }
+
+    /// The weight of the items set in `words`, in total and per dimension into
+    /// `per_dimension`; terms added in item order.
+    #[inline]
+    fn weigh(&self, words: &[u64], per_dimension: &mut [f64]) -> f64 {
+        per_dimension.fill(0.0);
+        let mut total = 0.0;
+        for j in ones(words.iter().copied()) {
+            let w = self.weight[j];
+            total += w;
+            per_dimension[self.dimension[j]] += w;
         }
+        total
     }
 
     /// Scores one respondent; `num` and `den` (one per dimension) receive the weighted
@@ -117,29 +131,12 @@ impl Scorer {
             den.copy_from_slice(&self.all_den);
             self.all_share
         } else {
-            den.fill(0.0);
-            let mut share = 0.0;
-            for j in ones(answered) {
-                let w = self.weight[j];
-                share += w;
-                den[self.dimension[j]] += w;
-            }
-            share
+            self.weigh(answered, den)
         };
-        num.fill(0.0);
-        let mut s = 0.0;
-        for j in ones(achieved) {
-            let w = self.weight[j];
-            s += w;
-            num[self.dimension[j]] += w;
-        }
+        let s = self.weigh(achieved, num);
         let mut c = 0.0;
-        for (word, (&a, &b)) in answered.iter().zip(achieved).enumerate() {
-            let mut m = a & !b;
-            while m != 0 {
-                c += self.weight[word * 64 + m.trailing_zeros() as usize];
-                m &= m - 1;
-            }
+        for j in ones(missed(answered, achieved)) {
+            c += self.weight[j];
         }
         let kept = if self.keep_drop {
             share >= self.keep_at
@@ -159,7 +156,7 @@ impl Scorer {
 
     /// Number of sums per cell, in the order of [`Scorer::sum_names`].
     fn width(&self) -> usize {
-        6 + 3 * self.dimensions + 3 * self.items.len()
+        6 + 3 * self.dimensions + 3 * self.weight.len()
     }
 }
 
@@ -370,20 +367,15 @@ pub(super) fn sums(scorer: &Scorer, survey: &Survey, cells: &Cells, bootstrap: b
                 // Set bits only, in item order: each item's sums get the same terms in
                 // the same order as testing every item would give them, without a
                 // branch on whether each item was achieved.
-                for j in ones(answered) {
+                for j in ones(answered.iter().copied()) {
                     a[base + 3 * j + 1].add(w);
                 }
                 if p.poor {
-                    let deprived = w * poor * 1.0;
-                    for (word, (&an, &ac)) in answered.iter().zip(achieved).enumerate() {
-                        let mut m = an & !ac;
-                        while m != 0 {
-                            let j = word * 64 + m.trailing_zeros() as usize;
-                            m &= m - 1;
-                            let k = base + 3 * j;
-                            a[k].add(deprived);
-                            a[k + 2].add(deprived * scorer.weight[j] / p.answered);
-                        }
+                    // Poor and deprived in j: ω·poor·(1 − a_j) = ω.
+                    for j in ones(missed(answered, achieved)) {
+                        let k = base + 3 * j;
+                        a[k].add(w);
+                        a[k + 2].add(w * scorer.weight[j] / p.answered);
                     }
                 }
                 if let Some(st) = &mut strata[stratum] {

@@ -48,32 +48,13 @@ impl Bits {
     }
 }
 
-/// What an answer code means for its item.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    NotAchieved,
-    Achieved,
-    Missing,
-    Invalid,
-}
-
-/// Bits of a flags byte: the item was answered, achieved, or the answer is invalid.
+/// Bits of an answer's flags byte: the item was answered, achieved, or the answer is
+/// invalid (neither valid nor a missing code). A missing answer has no bit set.
 const ANSWERED: u8 = 1;
 const ACHIEVED: u8 = 2;
 const INVALID: u8 = 4;
 
-impl Class {
-    fn flags(self) -> u8 {
-        match self {
-            Class::NotAchieved => ANSWERED,
-            Class::Achieved => ANSWERED | ACHIEVED,
-            Class::Missing => 0,
-            Class::Invalid => INVALID,
-        }
-    }
-}
-
-/// An item's classes of the whole codes from `LUT_MIN` to `LUT_MIN + 1151`, computed once:
+/// An item's flags of the whole codes from `LUT_MIN` to `LUT_MIN + 1151`, computed once:
 /// survey codes are small integers, so almost every answer is one table lookup.
 const LUT_MIN: i64 = -128;
 
@@ -86,22 +67,22 @@ struct Classifier<'a> {
 impl<'a> Classifier<'a> {
     fn new(item: &'a RciItem) -> Self {
         let table = (0..1152)
-            .map(|k| Self::slow(item, (k + LUT_MIN) as f64).flags())
+            .map(|k| Self::slow(item, (k + LUT_MIN) as f64))
             .collect();
         Classifier { item, table }
     }
 
-    fn slow(item: &RciItem, x: f64) -> Class {
+    fn slow(item: &RciItem, x: f64) -> u8 {
         if !x.is_finite() {
-            Class::Invalid
+            INVALID
         } else if item.is_missing(x) {
-            Class::Missing
+            0
         } else if !item.is_valid(x) {
-            Class::Invalid
+            INVALID
         } else if item.achieved(x) {
-            Class::Achieved
+            ANSWERED | ACHIEVED
         } else {
-            Class::NotAchieved
+            ANSWERED
         }
     }
 
@@ -109,7 +90,7 @@ impl<'a> Classifier<'a> {
     fn flags_int(&self, x: i64) -> u8 {
         match usize::try_from(x.wrapping_sub(LUT_MIN)) {
             Ok(k) if k < self.table.len() && x >= LUT_MIN => self.table[k],
-            _ => Self::slow(self.item, x as f64).flags(),
+            _ => Self::slow(self.item, x as f64),
         }
     }
 
@@ -119,7 +100,7 @@ impl<'a> Classifier<'a> {
         if (0..self.table.len() as i64).contains(&k) && (k + LUT_MIN) as f64 == x {
             self.table[k as usize]
         } else {
-            Self::slow(self.item, x).flags()
+            Self::slow(self.item, x)
         }
     }
 }
