@@ -76,7 +76,11 @@ pub fn anchor(
                 rule.min_share = 0.0;
             }
         }
-        Some(crate::aggregate::aggregate_level(frame.clone().lazy(), &any, a.level).collect()?)
+        Some(crate::aggregate::aggregate_level(
+            frame.clone(),
+            &any,
+            a.level,
+        )?)
     } else {
         None
     };

@@ -234,20 +234,19 @@ fn aggregate_frame(
     anchoring: Option<(&AnchoringPlan, &AnchoringInputs)>,
 ) -> Result<Scored, ComputeError> {
     let mut warnings = Vec::new();
-    let lf = frame.lazy();
-    let (lf, weights, weighted) = if plan.weighting.contains(&WeightMethod::Pca) {
-        let (lf, reports, weighted) = pca_aggregate(plan, lf)?;
-        (lf, reports, Some(weighted))
+    let (frame, weights, weighted) = if plan.weighting.contains(&WeightMethod::Pca) {
+        let (frame, reports, weighted) = pca_aggregate(plan, frame)?;
+        (frame, reports, Some(weighted))
     } else {
         (
-            aggregate::aggregate(lf, plan, Level::Indicator),
+            aggregate::aggregate(frame, plan, Level::Indicator)?,
             Vec::new(),
             None,
         )
     };
     // The plan with the weights actually used.
     let used = weighted.as_ref().unwrap_or(plan);
-    let (lf, anchoring) = match anchoring {
+    let (frame, anchoring) = match anchoring {
         Some((a, given)) => {
             let national = match &given.national {
                 National::Scores(s) => std::borrow::Cow::Borrowed(s),
@@ -255,20 +254,18 @@ fn aggregate_frame(
                     std::borrow::Cow::Owned(national_scores(plan, a, table.frame.clone())?)
                 }
             };
-            let (frame, shifts, w) =
-                anchor::anchor(used, a, lf.collect()?, &national, &given.population)?;
+            let (mut frame, shifts, w) =
+                anchor::anchor(used, a, frame, &national, &given.population)?;
             warnings.extend(w);
-            let mut lf = frame.lazy();
             for level in [Level::Dimension, Level::Index] {
                 if level > a.level {
-                    lf = aggregate::aggregate_level(lf, used, level);
+                    frame = aggregate::aggregate_level(frame, used, level)?;
                 }
             }
-            (lf, shifts)
+            (frame, shifts)
         }
-        None => (lf, Vec::new()),
+        None => (frame, Vec::new()),
     };
-    let frame = lf.collect()?;
     aggregate::check_positive_inputs(plan, &frame)?;
     aggregate::check_finite(plan, &frame)?;
     Ok(Scored {
@@ -309,10 +306,9 @@ fn national_scores(
 /// of their first principal component (over all rows) before their parents are computed.
 fn pca_aggregate(
     plan: &Plan,
-    lf: LazyFrame,
-) -> Result<(LazyFrame, Vec<PcaWeights>, Plan), ComputeError> {
+    mut frame: DataFrame,
+) -> Result<(DataFrame, Vec<PcaWeights>, Plan), ComputeError> {
     let mut plan = plan.clone();
-    let mut frame = lf.collect()?;
     let mut reports = Vec::new();
     let mut problems: Vec<Problem> = Vec::new();
     for (k, level) in [Level::Component, Level::Dimension, Level::Index]
@@ -328,9 +324,9 @@ fn pca_aggregate(
         if !problems.is_empty() {
             return Err(ComputeError::Problems(Problems(problems)));
         }
-        frame = aggregate::aggregate_level(frame.lazy(), &plan, level).collect()?;
+        frame = aggregate::aggregate_level(frame, &plan, level)?;
     }
-    Ok((frame.lazy(), reports, plan))
+    Ok((frame, reports, plan))
 }
 
 /// Denomination, screening (before or after imputation), imputation and outlier

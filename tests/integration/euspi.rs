@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use bienvivre::aggregate;
 use bienvivre::plan::Level;
 use bienvivre::run;
-use polars::prelude::*;
 
 use crate::helpers::*;
 
@@ -102,9 +101,7 @@ fn dimensions_and_index_from_official_components() {
     let replication = shared("euspi2020/replication_dimensions_index.csv");
     let plan = run::load_plan(&root().join("pipelines/euspi2020.toml")).expect("pipeline loads");
     let official = read_csv(&official);
-    let computed = aggregate::aggregate(official.clone().lazy(), &plan, Level::Component)
-        .collect()
-        .unwrap();
+    let computed = aggregate::aggregate(official.clone(), &plan, Level::Component).unwrap();
     let replication = read_csv(&replication);
     let rep_row: HashMap<String, usize> = strings(&replication, "nuts_id")
         .into_iter()
