@@ -213,11 +213,8 @@ fn normalise_frame(
     plan: &Plan,
     frame: DataFrame,
 ) -> Result<(DataFrame, Vec<ResolvedNormalisation>), ComputeError> {
-    let lf = frame.lazy();
-    let normalisation = normalise::resolve(&lf, plan)?;
-    let frame = lf
-        .with_columns(normalise::rescale(plan, &normalisation))
-        .collect()?;
+    let normalisation = normalise::resolve(&frame.clone().lazy(), plan)?;
+    let frame = normalise::rescaled(frame, plan, &normalisation)?;
     Ok((frame, normalisation))
 }
 
