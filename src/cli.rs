@@ -351,7 +351,11 @@ impl Failure {
 /// Runs the parsed command; returns how the process ends.
 pub fn main(cli: Cli) -> ExitStatus {
     bienvivre::progress::set_json_log(cli.log_format == LogFormat::Json);
-    let status = execute(&cli);
+    // Everything runs on polars' worker threads, ours (rayon) included: with a second pool,
+    // each of its threads kept its own malloc arena, and memory freed in one was not
+    // reused by the other's allocations (the national panel peaked 225 MiB higher, 880
+    // against 655 MiB, at the same speed).
+    let status = polars_core::runtime::THREAD_POOL.install(|| execute(&cli));
     if cli.log_format == LogFormat::Json {
         let mut fields = serde_json::Map::new();
         fields.insert("command".into(), command_name(&cli.command).into());
