@@ -305,45 +305,62 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
             .map(|id| id.is_some_and(|id| plan.keys.unranked.iter().any(|u| u == id)))
             .collect()
     };
-    // Entries are packed into one u64: a key's leading bits above, the row below, so that
-    // a sort moves 8 bytes and three 11-bit digits order 33 bits of the keys.
-    let row_bits = bits(height.saturating_sub(1) as u64).max(1);
-    let key_bits = (64 - row_bits).min(33);
-    // Each worker's entries and sort scratch, reused from node to node: allocated afresh,
-    // their pages (3 MB a node on a national panel) cost more to fault in than to sort.
+    // Each group's rows are numbered in row order (their local index); an entry is packed
+    // into one u64, a key's leading bits above its local index, so that a sort moves 8
+    // bytes and three 11-bit digits order 33 bits of the keys; the full keys are kept per
+    // group, in local order, where ties are resolved (a group's keys fit in cache).
+    let local_bits = bits(sizes.iter().max().map_or(0, |&n| n.saturating_sub(1)) as u64).max(1);
+    let key_bits = (64 - local_bits).min(33);
+    // Each worker's buffers, reused from node to node: allocated afresh, their pages
+    // (6 MB a node on a national panel) cost more to fault in than to sort.
     let buffers = || {
-        let packed: Vec<Vec<u64>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
-        (packed, Vec::<u64>::new())
+        let per_group =
+            || -> Vec<Vec<u64>> { sizes.iter().map(|&n| Vec::with_capacity(n)).collect() };
+        let ranks: Vec<Vec<u32>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
+        (per_group(), per_group(), ranks, Vec::<u64>::new())
     };
     nodes
         .par_iter()
-        .map_init(buffers, |(packed, scratch), node| {
+        .map_init(buffers, |(entries, keys, local, scratch), node| {
             // The node's values in place (one chunk): no per-node copies of Option<_>
             // vectors, whose page faults dominated on large panels.
             let column = frame.column(node.id.as_str())?.f64()?.rechunk();
             let array = column.downcast_iter().next().expect("one chunk");
             let values = array.values().as_slice();
             let valid = |r: usize| array.validity().is_none_or(|b| b.get_bit(r));
-            let normal = |r: usize| !hidden[r] && valid(r);
-            // Each value's bits mapped so that integer order is `total_cmp` order,
+            // One pass over the values, in row order, into each group's keys and entries.
+            // Keys: each value's bits mapped so that integer order is `total_cmp` order,
             // descending (best first), -0 taken as +0 so that equal values (the scores are
             // finite, checked before) are exactly equal keys.
-            let key = |r: usize| {
-                let v = values[r];
-                !order_key(if v == 0.0 { 0.0 } else { v })
-            };
-            // One pass over the values, in row order, into each group's packed entries.
-            packed.iter_mut().for_each(Vec::clear);
-            for (r, &g) in group_of.iter().enumerate() {
-                if normal(r) {
-                    packed[g as usize].push(key(r) >> (64 - key_bits) << row_bits | r as u64);
+            entries.iter_mut().for_each(Vec::clear);
+            keys.iter_mut().for_each(Vec::clear);
+            for (r, (&g, &v)) in group_of.iter().zip(values).enumerate() {
+                let g = g as usize;
+                let k = !order_key(if v == 0.0 { 0.0 } else { v });
+                let i = keys[g].len() as u64;
+                keys[g].push(k);
+                if !hidden[r] && valid(r) {
+                    entries[g].push(k >> (64 - key_bits) << local_bits | i);
                 }
             }
-            // 0 for "no rank".
-            let mut rank: Vec<u32> = vec![0; height];
-            for entries in packed.iter_mut() {
-                rank_group(entries, scratch, (row_bits, key_bits), &key, &mut rank);
+            for ((entries, keys), local) in
+                entries.iter_mut().zip(keys.iter()).zip(local.iter_mut())
+            {
+                // 0 for "no rank".
+                local.clear();
+                local.resize(keys.len(), 0);
+                rank_group(entries, scratch, (local_bits, key_bits), keys, local);
             }
+            // Back in row order.
+            let mut at = vec![0; sizes.len()];
+            let rank: Vec<u32> = group_of
+                .iter()
+                .map(|&g| {
+                    let g = g as usize;
+                    at[g] += 1;
+                    local[g][at[g] - 1]
+                })
+                .collect();
             let name = rank_column(&node.id).as_str().into();
             let ranked = if rank.contains(&0) {
                 let validity: polars_arrow::bitmap::Bitmap = rank.iter().map(|&r| r > 0).collect();
@@ -356,43 +373,41 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
         .collect()
 }
 
-/// Ranks one group's `entries` (each `key_bits` leading bits of a key, then `row_bits` of
-/// row) into
-/// `rank`: 1 for the best (lowest) key, ties sharing the best rank. Sorted on the leading
-/// bits; entries equal there (ties, and values closer than about 5·10⁻⁷ of their
-/// magnitude) are then ordered by their full `key`.
+/// Ranks one group's `entries` (each `key_bits` leading bits of a key above `local_bits`
+/// of local index) into `rank`, by local index: 1 for the best (lowest) key, ties sharing
+/// the best rank. Sorted on the leading bits; entries equal there (ties, and values closer
+/// than about 5·10⁻⁷ of their magnitude) are then ordered by their full `keys`.
 fn rank_group(
     entries: &mut Vec<u64>,
     scratch: &mut Vec<u64>,
-    (row_bits, key_bits): (u32, u32),
-    key: &impl Fn(usize) -> u64,
+    (local_bits, key_bits): (u32, u32),
+    keys: &[u64],
     rank: &mut [u32],
 ) {
-    radix_sort(entries, scratch, row_bits, row_bits + key_bits);
-    let row = |p: u64| (p & ((1 << row_bits) - 1)) as usize;
-    let mut run: Vec<(u64, u32)> = Vec::new();
+    radix_sort(entries, scratch, local_bits, local_bits + key_bits);
+    let local = |p: u64| (p & ((1 << local_bits) - 1)) as usize;
     let mut i = 0;
     while i < entries.len() {
-        let leading = entries[i] >> row_bits;
+        let leading = entries[i] >> local_bits;
         let mut j = i + 1;
-        while j < entries.len() && entries[j] >> row_bits == leading {
+        while j < entries.len() && entries[j] >> local_bits == leading {
             j += 1;
         }
-        if j == i + 1 {
-            rank[row(entries[i])] = i as u32 + 1;
-        } else {
-            // The run's full keys gathered once, then sorted unless all equal (a tie).
-            run.clear();
-            run.extend(entries[i..j].iter().map(|&p| (key(row(p)), row(p) as u32)));
-            if run.iter().any(|&(k, _)| k != run[0].0) {
-                run.sort_unstable();
+        let run = &mut entries[i..j];
+        let first = keys[local(run[0])];
+        if run.iter().all(|&p| keys[local(p)] == first) {
+            // One value (a tie, or a run of one).
+            for &p in run.iter() {
+                rank[local(p)] = i as u32 + 1;
             }
+        } else {
+            run.sort_unstable_by_key(|&p| keys[local(p)]);
             let mut current = i as u32 + 1;
             for t in 0..run.len() {
-                if t > 0 && run[t].0 != run[t - 1].0 {
+                if t > 0 && keys[local(run[t])] != keys[local(run[t - 1])] {
                     current = (i + t) as u32 + 1;
                 }
-                rank[run[t].1 as usize] = current;
+                rank[local(run[t])] = current;
             }
         }
         i = j;
