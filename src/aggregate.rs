@@ -54,10 +54,17 @@ pub fn aggregate_level(mut frame: DataFrame, plan: &Plan, level: Level) -> Polar
         .par_iter()
         .map(|node| parent_columns(plan, node, &frame))
         .collect::<PolarsResult<_>>()?;
-    for [score, count] in columns {
-        frame.with_column(score)?;
-        frame.with_column(count)?;
+    // Added in one call: column by column, each addition rebuilt the frame's name index,
+    // quadratic in a framework of thousands of nodes. Columns already there (a level
+    // recomputed after anchoring) are replaced in place.
+    let (existing, new): (Vec<Column>, Vec<Column>) = columns
+        .into_iter()
+        .flatten()
+        .partition(|c| frame.schema().contains(c.name()));
+    for c in existing {
+        frame.replace(&c.name().clone(), c)?;
     }
+    frame.hstack_mut(&new)?;
     Ok(frame)
 }
 
