@@ -624,17 +624,19 @@ pub fn check_finite(plan: &Plan, frame: &DataFrame) -> Result<(), Problems> {
 mod tests {
     use super::*;
 
+    /// One indicator per year, territory "W" unranked: each node ranks the same values.
+    const RANKED: &str = "[pipeline]\nid = \"t\"\n[territories]\nid = \"code\"\nyear = \"year\"\n\
+        unranked = [\"W\"]\n[[source]]\npath = \"x.csv\"\n[index]\nid = \"idx\"\n\
+        [[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\ndimension = \"d\"\n\
+        [[indicator]]\nid = \"x\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\n\
+        goalposts = \"observed\"\n";
+
     /// Ranks equal those counted naively (1 + the number of better values in the year)
     /// on values spread widely (every digit sorted), clustered (runs equal in their leading
     /// bits, a few ulps apart), tied, signed zeros and negatives, years large and small.
     #[test]
     fn ranks_equal_naive_counts() {
-        let text = "[pipeline]\nid = \"t\"\n[territories]\nid = \"code\"\nyear = \"year\"\n\
-                    unranked = [\"W\"]\n[[source]]\npath = \"x.csv\"\n[index]\nid = \"idx\"\n\
-                    [[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\ndimension = \"d\"\n\
-                    [[indicator]]\nid = \"x\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\n\
-                    goalposts = \"observed\"\n";
-        let plan = plan::test_plan(text);
+        let plan = plan::test_plan(RANKED);
         let mut rng = crate::stats::Rng::new(3);
         for (n, spread) in [(7, 1e6), (700, 1e6), (9000, 1e6), (9000, 1e-9), (9000, 0.0)] {
             let ids: Vec<String> = (0..n)
@@ -724,12 +726,7 @@ aggregation = { method = "arithmetic", min_share = 0.7 }
     /// have none and take no place.
     #[test]
     fn ranks_per_year_with_ties_gaps_and_unranked() {
-        let text = "[pipeline]\nid = \"t\"\n[territories]\nid = \"code\"\nyear = \"year\"\n\
-                    unranked = [\"W\"]\n[[source]]\npath = \"x.csv\"\n[index]\nid = \"idx\"\n\
-                    [[dimension]]\nid = \"d\"\n[[component]]\nid = \"c\"\ndimension = \"d\"\n\
-                    [[indicator]]\nid = \"x\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\n\
-                    goalposts = \"observed\"\n";
-        let plan = plan::test_plan(text);
+        let plan = plan::test_plan(RANKED);
         let ids = ["A", "B", "C", "W", "D", "A", "B", "C"];
         let years = [2020i64, 2020, 2020, 2020, 2020, 2021, 2021, 2021];
         let x = [
