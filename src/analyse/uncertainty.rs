@@ -473,6 +473,15 @@ fn run_all<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Result<Vec<T>, C
                 })?;
             handles.push(handle);
         }
+        // This thread is one of polars' workers (cli::main installs every command on its
+        // pool), and the runs' polars queries (national scores, PCA) are queued there:
+        // blocked in join, it would leave them a worker short, none on one core. It runs
+        // the pool's queued jobs while it waits.
+        while !handles.iter().all(|h| h.is_finished()) {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
         Ok::<_, ComputeError>(
             handles
                 .into_iter()

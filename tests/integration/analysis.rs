@@ -219,6 +219,59 @@ fn wide(dir: &TempDir, out: &str) -> DataFrame {
     read_csv(&dir.join(&format!("{out}/scores_wide.csv")))
 }
 
+/// Monte Carlo runs that score national data (anchoring) query polars from their own
+/// threads while the command waits on polars' pool: on one thread the wait must run the
+/// pool's jobs, not block them (a hang is killed after two minutes and reported).
+#[test]
+fn uncertainty_with_national_data_on_one_thread_finishes() {
+    let anchored = SMALL_TOML.replace(
+        "[index]",
+        &format!(
+            "[anchoring]\nnational = {{ data = \"national.csv\", id = \"country\" }}\n\
+             population = {{ path = \"pop.csv\", territory = \"code\", column = \"pop\" }}\n\n\
+             {UNCERTAINTY}[index]"
+        ),
+    );
+    let dir = small_project(&anchored, SMALL_CSV);
+    dir.write("pop.csv", "code,pop\nT1,1\nT2,3\nT3,2\nT4,2\n");
+    dir.write(
+        "national.csv",
+        "country,a,b,c,d\nX,2.5,25,5,150\nY,3.5,35,8,350\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bienvivre"))
+        .args([
+            "uncertainty",
+            "small.toml",
+            "-q",
+            "--no-progress",
+            "-o",
+            "out",
+        ])
+        .current_dir(dir.path())
+        .env("POLARS_MAX_THREADS", "1")
+        .env("RAYON_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run bienvivre");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("uncertainty on one thread did not finish in two minutes");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    let u = read_csv(&dir.join("out/uncertainty/uncertainty.csv"));
+    assert_eq!(strings(&u, "territory_id"), ["T1", "T2", "T3", "T4"]);
+}
+
 #[test]
 fn anchoring_makes_the_population_weighted_mean_the_national_score() {
     let population = "code,pop\nT1,1\nT2,3\nT3,2\nT4,2\n";
