@@ -5,7 +5,7 @@
 //! Two phases, kept apart on purpose: [`resolve`] takes one pass of statistics (min, max,
 //! mean and standard deviation of each indicator, over all rows or per year) and checks
 //! them — a constant indicator cannot be min-max normalised, and saying so beats writing
-//! NaN; [`rescale`] is then a per-row expression, with the statistics as literals (global
+//! NaN; [`rescaled`] then computes each row, with the statistics as literals (global
 //! scope) or per-year windows. Fixed goalposts need no statistics at all, so territories
 //! stay independent — the seam for partitioned runs later. Data-driven methods work on
 //! the direction-adjusted value (× −1 when lower is better), as COINr does.
@@ -437,9 +437,10 @@ fn check(
 
 /// `frame` with one column per indicator, named by its id, by its method (see the module
 /// docs), in the plan's order. Goalposts with literal bounds (fixed, or observed over all
-/// rows) are computed by [`Goalposts::rescale`], one pass per indicator, indicators in
-/// parallel: as polars expressions their five operations each allocated a column (65 ms
-/// of a national panel's 60 indicators). The other methods are polars expressions.
+/// rows) are computed by `Bounds::rescale`, one pass per indicator, indicators in
+/// parallel, allocating only the output column (as polars expressions, each of their five
+/// operations allocated one); the other methods, and per-year windows, are polars
+/// expressions.
 pub fn rescaled(
     frame: DataFrame,
     plan: &Plan,
