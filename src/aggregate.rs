@@ -241,8 +241,8 @@ fn sum(len: usize, height: usize, term: impl Fn(usize, &mut [f64]) + Copy) -> Ve
         height: usize,
         term: impl Fn(usize, &mut [f64]) + Copy,
     ) -> Vec<f64> {
-        let mut acc = vec![0.0; height];
         if to - from <= FOLD_MAX {
+            let mut acc = vec![0.0; height];
             term(from, &mut acc);
             let mut t = vec![0.0; height];
             for k in from + 1..to {
@@ -252,12 +252,10 @@ fn sum(len: usize, height: usize, term: impl Fn(usize, &mut [f64]) + Copy) -> Ve
             return acc;
         }
         let middle = from + (to - from) / 2;
-        let left = range(from, middle, height, term);
+        let mut left = range(from, middle, height, term);
         let right = range(middle, to, height, term);
-        acc.iter_mut()
-            .zip(left.iter().zip(&right))
-            .for_each(|(a, (l, r))| *a = l + r);
-        acc
+        left.iter_mut().zip(&right).for_each(|(l, r)| *l += r);
+        left
     }
     if len == 0 {
         vec![0.0; height]
@@ -284,24 +282,14 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
     let height = frame.height();
     // The group (year) of each row, groups numbered in year order (one group without
     // years), and how many rows each has.
-    let mut group_of: Vec<u32> = vec![0; height];
-    let mut sizes: Vec<usize> = Vec::new();
-    if plan.has_years() {
-        let years = frame.column(YEAR)?.i64()?;
-        let mut index: std::collections::BTreeMap<Option<i64>, u32> = Default::default();
-        for y in years.iter() {
-            index.entry(y).or_insert(0);
-        }
-        for (g, v) in index.values_mut().enumerate() {
-            *v = g as u32;
-        }
-        sizes = vec![0; index.len()];
-        for (g, y) in group_of.iter_mut().zip(years.iter()) {
-            *g = index[&y];
-            sizes[*g as usize] += 1;
-        }
+    let (groups, group_of) = if plan.has_years() {
+        crate::normalise::year_groups(frame.column(YEAR)?.i64()?)
     } else {
-        sizes.push(height);
+        (vec![None], vec![0; height])
+    };
+    let mut sizes = vec![0usize; groups.len()];
+    for &g in &group_of {
+        sizes[g as usize] += 1;
     }
     // Unranked territories (aggregates such as "World") take no place.
     let hidden: Vec<bool> = if plan.keys.unranked.is_empty() {

@@ -128,20 +128,8 @@ fn statistics(lf: &LazyFrame, plan: &Plan) -> PolarsResult<Option<DataFrame>> {
         exprs.push(col(YEAR));
     }
     let values = lf.clone().select(exprs).collect()?;
-    let (years, group_of): (Vec<Option<i64>>, Vec<u32>) = if per_year {
-        let y = values.column(YEAR)?.i64()?;
-        let years: Vec<Option<i64>> = y
-            .iter()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let index: std::collections::HashMap<Option<i64>, u32> = years
-            .iter()
-            .enumerate()
-            .map(|(g, &y)| (y, g as u32))
-            .collect();
-        let group_of = y.iter().map(|v| index[&v]).collect();
-        (years, group_of)
+    let (years, group_of) = if per_year {
+        year_groups(values.column(YEAR)?.i64()?)
     } else {
         (vec![None], vec![0; values.height()])
     };
@@ -209,6 +197,19 @@ fn statistics(lf: &LazyFrame, plan: &Plan) -> PolarsResult<Option<DataFrame>> {
         df.hstack_mut(m.columns())?;
     }
     Ok(Some(df))
+}
+
+/// The rows grouped by year: the distinct years in order (a missing year first), and each
+/// row's group. Per-year statistics and ranks are taken over these groups.
+pub fn year_groups(years: &Int64Chunked) -> (Vec<Option<i64>>, Vec<u32>) {
+    let distinct: std::collections::BTreeSet<Option<i64>> = years.iter().collect();
+    let index: std::collections::HashMap<Option<i64>, u32> = distinct
+        .iter()
+        .enumerate()
+        .map(|(g, &y)| (y, g as u32))
+        .collect();
+    let group_of = years.iter().map(|y| index[&y]).collect();
+    (distinct.into_iter().collect(), group_of)
 }
 
 /// The runs of rows of `a` that hold values: whole slices of values, looped over without
@@ -462,7 +463,7 @@ pub fn rescaled(
                 let values: Vec<f64> = a
                     .values()
                     .iter()
-                    .map(|&x| bounds.rescale(transform::value(spec, x), plan.clip))
+                    .map(|&x| bounds.rescale(spec.transform_value(x), plan.clip))
                     .collect();
                 polars_arrow::array::PrimitiveArray::from_vec(values)
                     .with_validity(a.validity().cloned())

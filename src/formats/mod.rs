@@ -462,7 +462,6 @@ pub(crate) mod test_support {
         std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
-    /// Every row has one key per dimension, pointing at an existing code.
     /// A parser's cube, which must parse and be well shaped.
     pub(crate) fn parsed<E: std::fmt::Display>(result: Result<Cube, E>) -> Cube {
         let cube = result.unwrap_or_else(|e| panic!("{e}"));
@@ -470,6 +469,7 @@ pub(crate) mod test_support {
         cube
     }
 
+    /// Every row has one key per dimension, pointing at an existing code.
     pub(crate) fn check_shape(cube: &Cube) {
         assert_eq!(cube.keys.len(), cube.dimensions.len());
         assert_eq!(cube.flags.len(), cube.values.len());

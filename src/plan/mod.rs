@@ -166,13 +166,19 @@ impl IndicatorSpec {
         None
     }
 
-    /// The transform applied to raw values and fixed goalposts alike (cap, then log).
+    /// The transform applied to raw values and fixed goalposts alike (cap, then log), with
+    /// the operations of `transform::expr`, which applies it to columns: a cap compares
+    /// (NaN stays NaN), and the log is the natural one.
     pub fn transform_value(&self, mut x: f64) -> f64 {
-        if let Some(m) = self.cap_max {
-            x = x.min(m);
+        if let Some(m) = self.cap_max
+            && x > m
+        {
+            x = m;
         }
-        if let Some(m) = self.cap_min {
-            x = x.max(m);
+        if let Some(m) = self.cap_min
+            && x < m
+        {
+            x = m;
         }
         if self.log { x.ln() } else { x }
     }

@@ -110,26 +110,8 @@ pub fn denominate(plan: &Plan, frame: DataFrame) -> Result<DataFrame, Problems> 
     })
 }
 
-/// The transformed value of one raw value, with the operations of [`expr`] (a cap leaves
-/// NaN as it is).
-pub fn value(spec: &IndicatorSpec, mut x: f64) -> f64 {
-    if let Some(m) = spec.cap_max
-        && x > m
-    {
-        x = m;
-    }
-    if let Some(m) = spec.cap_min
-        && x < m
-    {
-        x = m;
-    }
-    if spec.log {
-        x = x.log(std::f64::consts::E);
-    }
-    x
-}
-
-/// The expression turning a raw value column into its transformed value.
+/// The expression turning a raw value column into its transformed value
+/// ([`IndicatorSpec::transform_value`] of each value).
 pub fn expr(spec: &IndicatorSpec, column: &str) -> Expr {
     let mut e = col(column);
     if let Some(m) = spec.cap_max {
