@@ -145,7 +145,7 @@ fn compute_frame(
     anchoring: Option<(&AnchoringPlan, &AnchoringInputs)>,
 ) -> Result<Computed, ComputeError> {
     let (frame, preparation, mut warnings) = prepare(plan, frame)?;
-    let (frame, normalisation) = normalise_frame(plan, frame)?;
+    let (frame, normalisation, beyond) = normalise_frame(plan, frame)?;
     let Scored {
         mut frame,
         weights,
@@ -175,7 +175,7 @@ fn compute_frame(
             ));
         }
     }
-    warnings.extend(normalise::out_of_range(&frame, plan).iter().map(|(id, below, above)| {
+    warnings.extend(beyond.iter().map(|(id, normalise::Beyond { below, above })| {
         format!(
             "indicator \"{id}\": {below} rescaled value(s) below 0 (worse than its dystopia) and \
              {above} above 100 (better than its utopia); set [normalisation] clip = true to clip them"
@@ -208,14 +208,19 @@ fn compute_frame(
     })
 }
 
-/// The indicators rescaled, with their resolved normalisation.
-fn normalise_frame(
-    plan: &Plan,
-    frame: DataFrame,
-) -> Result<(DataFrame, Vec<ResolvedNormalisation>), ComputeError> {
+/// A frame with its indicators rescaled, their resolved normalisation and the counts of
+/// values beyond their goalposts.
+type Normalised = (
+    DataFrame,
+    Vec<ResolvedNormalisation>,
+    Vec<(String, normalise::Beyond)>,
+);
+
+/// The indicators rescaled (see [`Normalised`]).
+fn normalise_frame(plan: &Plan, frame: DataFrame) -> Result<Normalised, ComputeError> {
     let normalisation = normalise::resolve(&frame.clone().lazy(), plan)?;
-    let frame = normalise::rescaled(frame, plan, &normalisation)?;
-    Ok((frame, normalisation))
+    let normalise::Rescaled { frame, beyond } = normalise::rescaled(frame, plan, &normalisation)?;
+    Ok((frame, normalisation, beyond))
 }
 
 /// A `prepared` frame with its indicators rescaled: Monte Carlo runs that vary only the

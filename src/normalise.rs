@@ -146,8 +146,12 @@ fn statistics(lf: &LazyFrame, plan: &Plan) -> PolarsResult<Option<DataFrame>> {
             for a in c.f64()?.downcast_iter() {
                 let groups = &group_of[row..row + a.len()];
                 for rows in present(a) {
-                    for (&v, &g) in a.values()[rows.clone()].iter().zip(&groups[rows]) {
-                        extents[g as usize].add(v);
+                    if let [extent] = extents.as_mut_slice() {
+                        extent.merge(Extent::of(&a.values()[rows]));
+                    } else {
+                        for (&v, &g) in a.values()[rows.clone()].iter().zip(&groups[rows]) {
+                            extents[g as usize].add(v);
+                        }
                     }
                 }
                 row += a.len();
@@ -259,6 +263,63 @@ impl Extent {
             if v > self.high {
                 self.high = v;
             }
+        }
+    }
+
+    /// The extent of `values`, equal to adding them one by one (the first of equal
+    /// extremes kept: -0 or +0), four independent lanes at a time: one lane is a chain
+    /// of dependent comparisons, four keep the processor busy (twice as fast).
+    fn of(values: &[f64]) -> Extent {
+        let mut low = [f64::INFINITY; 4];
+        let mut high = [f64::NEG_INFINITY; 4];
+        let mut nan = [0u32; 4];
+        let chunks = values.chunks_exact(4);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for k in 0..4 {
+                nan[k] += u32::from(c[k].is_nan());
+                low[k] = if c[k] < low[k] { c[k] } else { low[k] };
+                high[k] = if c[k] > high[k] { c[k] } else { high[k] };
+            }
+        }
+        let n = (values.len() - rest.len()) as u32;
+        let mut e = Extent {
+            n,
+            numbers: n - nan.iter().sum::<u32>(),
+            ..Extent::default()
+        };
+        for k in 0..4 {
+            e.merge(Extent {
+                low: low[k],
+                high: high[k],
+                n: 0,
+                numbers: 0,
+            });
+        }
+        rest.iter().for_each(|&v| e.add(v));
+        // Lanes see zeros out of order: the first zero is the one kept one by one.
+        if (e.low == 0.0 || e.high == 0.0)
+            && let Some(&zero) = values.iter().find(|&&v| v == 0.0)
+        {
+            if e.low == 0.0 {
+                e.low = zero;
+            }
+            if e.high == 0.0 {
+                e.high = zero;
+            }
+        }
+        e
+    }
+
+    /// Adds the values of `later`, which come after those already added.
+    fn merge(&mut self, later: Extent) {
+        self.n += later.n;
+        self.numbers += later.numbers;
+        if later.low < self.low {
+            self.low = later.low;
+        }
+        if later.high > self.high {
+            self.high = later.high;
         }
     }
 
@@ -446,10 +507,10 @@ pub fn rescaled(
     frame: DataFrame,
     plan: &Plan,
     resolved: &[ResolvedNormalisation],
-) -> PolarsResult<DataFrame> {
+) -> PolarsResult<Rescaled> {
     use rayon::prelude::*;
     let indicators: Vec<_> = plan.indicators().zip(resolved).collect();
-    let direct: Vec<Option<Column>> = indicators
+    let direct: Vec<Option<(Column, Beyond)>> = indicators
         .par_iter()
         .map(|((node, spec), r)| {
             let Some(bounds) = literal_goalposts(plan, spec, r) else {
@@ -459,17 +520,21 @@ pub fn rescaled(
                 .column(&Plan::raw_column(&node.id))?
                 .cast(&DataType::Float64)?;
             let raw = raw.f64()?;
-            let chunks = raw.downcast_iter().map(|a| {
-                let values: Vec<f64> = a
-                    .values()
-                    .iter()
-                    .map(|&x| bounds.rescale(spec.transform_value(x), plan.clip))
-                    .collect();
-                polars_arrow::array::PrimitiveArray::from_vec(values)
-                    .with_validity(a.validity().cloned())
-            });
+            let mut beyond = Beyond::default();
+            let chunks: Vec<_> = raw
+                .downcast_iter()
+                .map(|a| {
+                    let (values, counted) = bounds.rescale_all(spec, plan.clip, a.values());
+                    let array = polars_arrow::array::PrimitiveArray::from_vec(values)
+                        .with_validity(a.validity().cloned());
+                    let b = Beyond::of_present(counted, &array);
+                    beyond.below += b.below;
+                    beyond.above += b.above;
+                    array
+                })
+                .collect();
             let column = Float64Chunked::from_chunk_iter(node.id.as_str().into(), chunks);
-            Ok(Some(column.into_column()))
+            Ok(Some((column.into_column(), beyond)))
         })
         .collect::<PolarsResult<_>>()?;
     let exprs: Vec<Expr> = indicators
@@ -484,13 +549,42 @@ pub fn rescaled(
         frame.clone().lazy().select(exprs).collect()?.into_columns()
     }
     .into_iter();
-    let columns: Vec<Column> = direct
+    let columns: Vec<(Column, Option<Beyond>)> = direct
         .into_iter()
-        .map(|d| d.unwrap_or_else(|| by_expr.next().expect("one column per expression")))
+        .map(|d| match d {
+            Some((c, b)) => (c, Some(b)),
+            None => (by_expr.next().expect("one column per expression"), None),
+        })
         .collect();
+    // Only goalposts can be passed (other methods stay within 0–100 by design); the
+    // columns computed by polars are counted here.
+    let beyond: Vec<(String, Beyond)> = indicators
+        .par_iter()
+        .zip(&columns)
+        .filter(|(((_, spec), _), _)| matches!(spec.normalisation, Normalisation::Goalposts(_)))
+        .map(|(((node, _), _), (column, counted))| {
+            Ok((
+                node.id.clone(),
+                counted.map_or_else(|| beyond_of(column), Ok)?,
+            ))
+        })
+        .collect::<PolarsResult<Vec<_>>>()?
+        .into_iter()
+        .filter(|(_, b)| b.below + b.above > 0)
+        .collect();
+    let columns: Vec<Column> = columns.into_iter().map(|(c, _)| c).collect();
     let mut frame = frame;
     frame.hstack_mut(&columns)?;
-    Ok(frame)
+    Ok(Rescaled { frame, beyond })
+}
+
+/// A frame with its indicators rescaled (see [`rescaled`]).
+#[derive(Debug)]
+pub struct Rescaled {
+    pub frame: DataFrame,
+    /// The indicators with values beyond their goalposts (none when clipped), in the
+    /// plan's order.
+    pub beyond: Vec<(String, Beyond)>,
 }
 
 /// Goalposts on the transformed scale, literal for every row.
@@ -506,6 +600,7 @@ impl Bounds {
     /// gives exactly 100, then clipped to [0, 100] when asked. The denominator carries
     /// `0·t`, as [`transform::exact_div`]'s does, so that an infinite `t` (the log of 0)
     /// gives NaN as it always has.
+    #[inline]
     fn rescale(self, t: f64, clip: bool) -> f64 {
         let (u, d) = (self.utopia, self.dystopia);
         let zero = t * 0.0;
@@ -522,6 +617,86 @@ impl Bounds {
             e
         }
     }
+}
+
+impl Bounds {
+    /// Each of `raw` transformed by `spec` and rescaled, and how many came out below 0 and
+    /// above 100 (missing values' slots included: see [`beyond_of`]). The choices that are
+    /// the same for every value (a transform or none, clipping or not) are made once,
+    /// outside the loop, so that the plain cases are straight arithmetic the compiler
+    /// vectorises: twice as fast on a national panel. Same operations, same results, to
+    /// the bit. Counted block by block, while the values are still in cache.
+    fn rescale_all(self, spec: &IndicatorSpec, clip: bool, raw: &[f64]) -> (Vec<f64>, Beyond) {
+        let plain = spec.cap_min.is_none() && spec.cap_max.is_none() && !spec.log;
+        let mut out = Vec::with_capacity(raw.len());
+        let mut beyond = Beyond::default();
+        for block in raw.chunks(8192) {
+            let start = out.len();
+            match (plain, clip) {
+                (true, false) => out.extend(block.iter().map(|&t| self.rescale(t, false))),
+                (true, true) => out.extend(block.iter().map(|&t| self.rescale(t, true))),
+                (false, clip) => out.extend(
+                    block
+                        .iter()
+                        .map(|&x| self.rescale(spec.transform_value(x), clip)),
+                ),
+            }
+            if !clip {
+                beyond.add(&out[start..]);
+            }
+        }
+        (out, beyond)
+    }
+}
+
+/// How many rescaled values of an indicator lie below 0 (worse than its dystopia) and
+/// above 100 (better than its utopia).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Beyond {
+    pub below: usize,
+    pub above: usize,
+}
+
+impl Beyond {
+    /// Counts `values` (a loop the compiler vectorises).
+    fn add(&mut self, values: &[f64]) {
+        for &v in values {
+            self.below += usize::from(v < 0.0);
+            self.above += usize::from(v > 100.0);
+        }
+    }
+
+    /// Uncounts `values`.
+    fn remove(&mut self, values: &[f64]) {
+        let mut these = Beyond::default();
+        these.add(values);
+        self.below -= these.below;
+        self.above -= these.above;
+    }
+
+    /// `counted` (all of `a`'s slots counted) less the slots of missing values, which
+    /// hold anything.
+    fn of_present(mut counted: Beyond, a: &polars_arrow::array::PrimitiveArray<f64>) -> Beyond {
+        let mut at = 0;
+        for rows in present(a).chain(std::iter::once(a.len()..a.len())) {
+            counted.remove(&a.values()[at..rows.start]);
+            at = rows.end;
+        }
+        counted
+    }
+}
+
+/// The counts of a rescaled column's values beyond the goalposts.
+fn beyond_of(column: &Column) -> PolarsResult<Beyond> {
+    let mut total = Beyond::default();
+    for a in column.f64()?.downcast_iter() {
+        let mut counted = Beyond::default();
+        counted.add(a.values());
+        let b = Beyond::of_present(counted, a);
+        total.below += b.below;
+        total.above += b.above;
+    }
+    Ok(total)
 }
 
 /// The goalposts of an indicator when they are the same literal for every row.
@@ -642,31 +817,6 @@ fn rescale_expr(plan: &Plan, id: &str, spec: &IndicatorSpec, r: &ResolvedNormali
     e.alias(id)
 }
 
-/// Counts of values outside [0, 100] per indicator normalised with goalposts (beyond a
-/// goalpost, without clipping; other methods leave 0–100 by design).
-pub fn out_of_range(df: &DataFrame, plan: &Plan) -> Vec<(String, usize, usize)> {
-    use rayon::prelude::*;
-    let count =
-        |(b, a): (usize, usize), v: f64| (b + usize::from(v < 0.0), a + usize::from(v > 100.0));
-    let indicators: Vec<_> = plan
-        .indicators()
-        .filter(|(_, spec)| matches!(spec.normalisation, Normalisation::Goalposts(_)))
-        .map(|(node, _)| node)
-        .collect();
-    indicators
-        .par_iter()
-        .filter_map(|node| {
-            let c = df.column(&node.id).ok()?.f64().ok()?;
-            let (below, above) = c.downcast_iter().fold((0, 0), |acc, a| {
-                present(a).fold(acc, |acc, rows| {
-                    a.values()[rows].iter().fold(acc, |acc, &v| count(acc, v))
-                })
-            });
-            (below + above > 0).then(|| (node.id.clone(), below, above))
-        })
-        .collect()
-}
-
 /// Where an indicator is declared, for errors found after rescaling.
 pub fn declared_at(plan: &Plan, id: &str) -> Location {
     plan.indicators()
@@ -727,7 +877,10 @@ mod tests {
         ));
         let df = DataFrame::new(rows.len(), columns).unwrap();
         let resolved = resolve(&df.clone().lazy(), &plan).unwrap_or_else(|e| panic!("{e}"));
-        let rescaled = rescaled(df.clone(), &plan, &resolved).unwrap();
+        let Rescaled {
+            frame: rescaled,
+            beyond,
+        } = rescaled(df.clone(), &plan, &resolved).unwrap();
         // Every column equal to the bit to its polars expression.
         let exprs: Vec<Expr> = plan
             .indicators()
@@ -742,6 +895,22 @@ mod tests {
             };
             assert_eq!(bits(&rescaled), bits(&expected), "{}", n.id);
         }
+        // The values beyond the goalposts counted one by one.
+        let counted: Vec<(String, Beyond)> = plan
+            .indicators()
+            .filter(|(_, spec)| matches!(spec.normalisation, Normalisation::Goalposts(_)))
+            .map(|(n, _)| {
+                let column = expected.column(&n.id).unwrap().f64().unwrap();
+                let present: Vec<f64> = column.iter().flatten().collect();
+                let beyond = Beyond {
+                    below: present.iter().filter(|&&v| v < 0.0).count(),
+                    above: present.iter().filter(|&&v| v > 100.0).count(),
+                };
+                (n.id.clone(), beyond)
+            })
+            .filter(|(_, b)| b.below + b.above > 0)
+            .collect();
+        assert_eq!(beyond, counted);
         rescaled
     }
 
