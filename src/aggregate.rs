@@ -72,8 +72,33 @@ pub fn aggregate_level(mut frame: DataFrame, plan: &Plan, level: Level) -> Polar
 /// which are there.
 struct Child<'a> {
     values: &'a [f64],
+    /// None when every value is there.
     validity: Option<&'a polars_arrow::bitmap::Bitmap>,
     weight: f64,
+    /// Its place among its parent's children.
+    index: usize,
+}
+
+/// Bits `start..start + n` of `bits` as booleans, into `reuse`'s allocation.
+fn bools(
+    bits: &polars_arrow::bitmap::Bitmap,
+    start: usize,
+    n: usize,
+    reuse: Option<Vec<bool>>,
+) -> Vec<bool> {
+    let mut out = reuse.unwrap_or_default();
+    out.clear();
+    let bits = bits.clone().sliced(start, n);
+    let mut words = bits.fast_iter_u64();
+    for word in words.by_ref() {
+        out.extend((0..64).map(|k| word >> k & 1 == 1));
+    }
+    let (rest, left) = words.remainder();
+    for (i, word) in rest.iter().enumerate() {
+        let take = left.saturating_sub(64 * i).min(64);
+        out.extend((0..take).map(|k| word >> k & 1 == 1));
+    }
+    out
 }
 
 /// The score and present-children count of one parent node, row by row with the float
@@ -98,15 +123,18 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
         .collect::<PolarsResult<_>>()?;
     let children: Vec<Child> = chunked
         .iter()
-        .map(|(c, weight)| {
+        .enumerate()
+        .map(|(index, (c, weight))| {
             let array = c.downcast_iter().next().expect("one chunk");
             Child {
                 values: array.values().as_slice(),
-                validity: array.validity(),
+                validity: array.validity().filter(|v| v.unset_bits() > 0),
                 weight: *weight,
+                index,
             }
         })
         .collect();
+    let mut presence: Vec<Option<Vec<bool>>> = vec![None; children.len()];
     // Zero-weight children would turn 0·ln(0) or 0·∞ into NaN: they take no part in the mean.
     let weighted: Vec<&Child> = children.iter().filter(|c| c.weight != 0.0).collect();
     let mean = rule.mean;
@@ -124,7 +152,12 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
         fn rows<'a>(c: &Child<'a>, start: usize, n: usize) -> &'a [f64] {
             &c.values[start..start + n]
         }
-        let valid = |c: &Child<'_>| c.validity.map(|v| v.clone().sliced(start, n));
+        // Each child's presence in the block, read from its validity once (iterating
+        // bits, three times over, was most of the aggregation's time).
+        for (c, present) in children.iter().zip(presence.iter_mut()) {
+            *present = c.validity.map(|v| bools(v, start, n, present.take()));
+        }
+        let valid = |c: &Child<'_>| presence[c.index].as_deref();
         let terms = sum(weighted.len(), n, |k, out| {
             let c = weighted[k];
             let w = c.weight;
@@ -138,17 +171,15 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
                 Mean::Harmonic => fill(out, rows(c, start, n), |x| w / x),
             }
             if let Some(valid) = valid(c) {
-                for (t, ok) in out.iter_mut().zip(valid.iter()) {
-                    if !ok {
-                        *t = 0.0;
-                    }
+                for (t, &ok) in out.iter_mut().zip(valid) {
+                    *t = if ok { *t } else { 0.0 };
                 }
             }
         });
         let weight_present = sum(children.len(), n, |k, out| {
             let c = &children[k];
             match valid(c) {
-                Some(valid) => fill_from(out, valid.iter(), |ok| if ok { c.weight } else { 0.0 }),
+                Some(valid) => fill_from(out, valid.iter(), |&ok| if ok { c.weight } else { 0.0 }),
                 None => out.iter_mut().for_each(|t| *t = c.weight),
             }
         });
@@ -156,8 +187,8 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
             match valid(c) {
                 Some(valid) => counts
                     .iter_mut()
-                    .zip(valid.iter())
-                    .for_each(|(n, ok)| *n += ok as u32),
+                    .zip(valid)
+                    .for_each(|(n, &ok)| *n += ok as u32),
                 None => counts.iter_mut().for_each(|n| *n += 1),
             }
         }
@@ -272,12 +303,23 @@ const FOLD_MAX: usize = 16;
 /// and year, the rows of each year found once for all nodes, nodes in parallel: polars'
 /// windowed rank re-grouped the frame for each of them, which was most of the compute
 /// stage on a national panel (1.5 of 1.8 s for 76 nodes × 350,000 rows).
-pub fn ranks(plan: &Plan, frame: &DataFrame) -> PolarsResult<Vec<Column>> {
+///
+/// Reading every score anyway, it notes where each is first not finite, for
+/// [`report_non_finite`]: its own pass over every score was memory-bound (14 ms of the
+/// national panel's compute stage). Ranks of a frame with such a score are not to be used.
+pub fn ranks(plan: &Plan, frame: &DataFrame) -> PolarsResult<Ranked> {
     ranks_of(plan, frame, &plan.nodes)
 }
 
+/// Rank columns, and for each the first row whose score is there but not finite.
+#[derive(Debug)]
+pub struct Ranked {
+    pub columns: Vec<Column>,
+    pub first_non_finite: Vec<Option<usize>>,
+}
+
 /// The rank columns of `nodes` only (see [`ranks`]).
-pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<Vec<Column>> {
+pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<Ranked> {
     use rayon::prelude::*;
     let height = frame.height();
     // The group (year) of each row, groups numbered in year order (one group without
@@ -330,24 +372,30 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
             let array = column.downcast_iter().next().expect("one chunk");
             let values = array.values().as_slice();
             // Each group's values side by side, in row order; a value that takes no
-            // place (missing, or an unranked territory's) as NaN, which no score is
-            // (scores are checked finite before they are ranked).
-            // (Every slot is written below: no need to clear them.)
+            // place (missing, or an unranked territory's) as NaN, which no usable score
+            // is. (Every slot is written: no need to clear them.)
             b.values.resize(height, f64::NAN);
-            match (array.validity().filter(|v| v.unset_bits() > 0), &hidden) {
+            let valid = array.validity().filter(|v| v.unset_bits() > 0);
+            let present = |r: usize| valid.is_none_or(|b| b.get_bit(r));
+            let mut finite = true;
+            match (valid, &hidden) {
                 (None, None) => {
                     for (&slot, &v) in slot_of.iter().zip(values) {
                         b.values[slot as usize] = v;
+                        finite &= v.is_finite();
                     }
                 }
-                (valid, hidden) => {
+                (_, hidden) => {
                     for (r, (&slot, &v)) in slot_of.iter().zip(values).enumerate() {
-                        let takes_place = valid.is_none_or(|b| b.get_bit(r))
-                            && hidden.as_ref().is_none_or(|h| !h[r]);
+                        let present = present(r);
+                        finite &= !present || v.is_finite();
+                        let takes_place = present && hidden.as_ref().is_none_or(|h| !h[r]);
                         b.values[slot as usize] = if takes_place { v } else { f64::NAN };
                     }
                 }
             }
+            let first_non_finite =
+                (!finite).then(|| (0..height).find(|&r| present(r) && !values[r].is_finite()));
             b.local.resize(height, 0);
             for w in offsets.windows(2) {
                 rank_group(
@@ -367,9 +415,16 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
             } else {
                 UInt32Chunked::from_vec(name, rank)
             };
-            Ok(ranked.into_column())
+            Ok((ranked.into_column(), first_non_finite.flatten()))
         })
-        .collect()
+        .collect::<PolarsResult<Vec<_>>>()
+        .map(|ranked| {
+            let (columns, first_non_finite) = ranked.into_iter().unzip();
+            Ranked {
+                columns,
+                first_non_finite,
+            }
+        })
 }
 
 /// A rank worker's buffers (see [`ranks_of`]).
@@ -647,10 +702,6 @@ pub fn check_positive_inputs(plan: &Plan, frame: &DataFrame) -> Result<(), Probl
 /// NaN or ±∞ in any score means a mean was undefined for its inputs (e.g. a geometric mean
 /// of a negative rescaled value): report the first case, never write it.
 pub fn check_finite(plan: &Plan, frame: &DataFrame) -> Result<(), Problems> {
-    let mut problems = Vec::new();
-    // Bottom-up, and a node whose child is already reported is not: one NaN climbs to
-    // the index, and one message per problem is enough.
-    let mut bad = vec![false; plan.nodes.len()];
     // Every node's first non-finite row, nodes in parallel.
     let first_bad: Vec<Option<usize>> = {
         use rayon::prelude::*;
@@ -659,6 +710,20 @@ pub fn check_finite(plan: &Plan, frame: &DataFrame) -> Result<(), Problems> {
             .map(|node| first_non_finite(frame.column(&node.id).ok()?.f64().ok()?))
             .collect()
     };
+    report_non_finite(plan, frame, &first_bad)
+}
+
+/// [`check_finite`] from each node's first non-finite row (`first_bad`, one per node of
+/// the plan, in its order), as [`ranks`] finds them.
+pub fn report_non_finite(
+    plan: &Plan,
+    frame: &DataFrame,
+    first_bad: &[Option<usize>],
+) -> Result<(), Problems> {
+    let mut problems = Vec::new();
+    // Bottom-up, and a node whose child is already reported is not: one NaN climbs to
+    // the index, and one message per problem is enough.
+    let mut bad = vec![false; plan.nodes.len()];
     for i in (0..plan.nodes.len()).rev() {
         let node = &plan.nodes[i];
         let Some(row) = first_bad[i] else {
@@ -753,7 +818,7 @@ mod tests {
                 columns.push(Column::new(node.id.as_str().into(), x.clone()));
             }
             let df = DataFrame::new(n, columns).unwrap();
-            let ranks = super::ranks(&plan, &df).unwrap();
+            let ranks = super::ranks(&plan, &df).unwrap().columns;
             let got: Vec<Option<u32>> = ranks[0].u32().unwrap().iter().collect();
             let ranked = |i: usize| ids[i] != "W" && x[i].is_some();
             let expected: Vec<Option<u32>> = (0..n)
@@ -800,7 +865,7 @@ mod tests {
             columns.push(Column::new(node.id.as_str().into(), x.clone()));
         }
         let df = DataFrame::new(n, columns).unwrap();
-        let got: Vec<Option<u32>> = super::ranks(&plan, &df).unwrap()[0]
+        let got: Vec<Option<u32>> = super::ranks(&plan, &df).unwrap().columns[0]
             .u32()
             .unwrap()
             .iter()
@@ -821,6 +886,61 @@ mod tests {
             }
         }
         assert_eq!(got, expected);
+    }
+
+    /// The first non-finite score noted while ranking is the one `check_finite` finds
+    /// (an unranked territory's included, missing values' slots not, whatever they hold),
+    /// and reported the same way.
+    #[test]
+    fn ranks_note_the_first_non_finite_score_as_check_finite_does() {
+        let plan = plan::test_plan(RANKED);
+        let n = 40;
+        let ids: Vec<&str> = (0..n).map(|i| if i == 6 { "W" } else { "T" }).collect();
+        let years: Vec<i64> = (0..n).map(|i| 2020 + (i % 2) as i64).collect();
+        let column = |bad: &[(usize, f64)]| {
+            let mut values: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            // A missing value whose slot holds infinity, before any bad score.
+            values[1] = f64::INFINITY;
+            for &(i, v) in bad {
+                values[i] = v;
+            }
+            let valid: polars_arrow::bitmap::Bitmap = (0..n).map(|i| i != 1).collect();
+            let array =
+                polars_arrow::array::PrimitiveArray::from_vec(values).with_validity(Some(valid));
+            Float64Chunked::with_chunk("x".into(), array)
+        };
+        for bad in [
+            vec![],
+            vec![(9, f64::NAN)],
+            vec![(6, f64::NEG_INFINITY), (9, f64::NAN)],
+            vec![(30, f64::INFINITY)],
+        ] {
+            let mut columns = vec![
+                Column::new(TERRITORY_ID.into(), ids.clone()),
+                Column::new(YEAR.into(), years.clone()),
+            ];
+            for node in &plan.nodes {
+                columns.push(
+                    column(&bad)
+                        .with_name(node.id.as_str().into())
+                        .into_column(),
+                );
+            }
+            let df = DataFrame::new(n, columns).unwrap();
+            let ranked = super::ranks(&plan, &df).unwrap();
+            let first = bad.first().map(|&(i, _)| i);
+            assert!(
+                ranked.first_non_finite.iter().all(|&f| f == first),
+                "{bad:?}"
+            );
+            let reported = report_non_finite(&plan, &df, &ranked.first_non_finite);
+            let checked = check_finite(&plan, &df);
+            assert_eq!(reported.is_ok(), first.is_none());
+            assert_eq!(
+                reported.map_err(|p| p.to_string()),
+                checked.map_err(|p| p.to_string())
+            );
+        }
     }
 
     use crate::plan;
@@ -883,7 +1003,7 @@ aggregation = { method = "arithmetic", min_share = 0.7 }
             columns.push(Column::new(node.id.as_str().into(), x));
         }
         let df = DataFrame::new(ids.len(), columns).unwrap();
-        let ranks = super::ranks(&plan, &df).unwrap();
+        let ranks = super::ranks(&plan, &df).unwrap().columns;
         let got: Vec<Option<u32>> = ranks[0].u32().unwrap().iter().collect();
         // 2020: B 7 first, A and C 5 share 2nd, W hidden, D missing; 2021: C 1 first,
         // −0 and +0 tie for 2nd.

@@ -113,8 +113,9 @@ pub fn index_ranks(
 ) -> Result<Vec<Option<u32>>, ComputeError> {
     let scored = aggregate_frame(plan, normalised, anchoring_of(plan, inputs)?)?;
     let index = &plan.nodes[0];
+    aggregate::check_finite(plan, &scored.frame)?;
     let rank = aggregate::ranks_of(plan, &scored.frame, std::slice::from_ref(index))?;
-    Ok(rank[0].u32()?.iter().collect())
+    Ok(rank.columns[0].u32()?.iter().collect())
 }
 
 fn anchoring_of<'a>(
@@ -154,7 +155,8 @@ fn compute_frame(
     } = aggregate_frame(plan, frame, anchoring)?;
     warnings.extend(more);
     let ranks = aggregate::ranks(plan, &frame)?;
-    frame.hstack_mut(&ranks)?;
+    aggregate::report_non_finite(plan, &frame, &ranks.first_non_finite)?;
+    frame.hstack_mut(&ranks.columns)?;
     if !plan.keys.unranked.is_empty() {
         let ids: std::collections::HashSet<&str> = frame
             .column(TERRITORY_ID)?
@@ -229,7 +231,8 @@ pub fn normalised(plan: &Plan, prepared: DataFrame) -> Result<DataFrame, Compute
     Ok(normalise_frame(plan, prepared)?.0)
 }
 
-/// Aggregates (and anchors) a normalised frame; checks its scores.
+/// Aggregates (and anchors) a normalised frame; checks the inputs of its means (its
+/// scores' finiteness is checked by the callers).
 fn aggregate_frame(
     plan: &Plan,
     frame: DataFrame,
@@ -268,8 +271,8 @@ fn aggregate_frame(
         }
         None => (frame, Vec::new()),
     };
+    // Finite scores are checked by the callers, with the ranks (see aggregate::ranks).
     aggregate::check_positive_inputs(plan, &frame)?;
-    aggregate::check_finite(plan, &frame)?;
     Ok(Scored {
         frame,
         weights,

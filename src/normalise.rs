@@ -144,11 +144,11 @@ fn statistics(lf: &LazyFrame, plan: &Plan) -> PolarsResult<Option<DataFrame>> {
             let mut extents = vec![Extent::default(); years.len()];
             let mut row = 0;
             for a in c.f64()?.downcast_iter() {
-                let groups = &group_of[row..row + a.len()];
-                for rows in present(a) {
-                    if let [extent] = extents.as_mut_slice() {
-                        extent.merge(Extent::of(&a.values()[rows]));
-                    } else {
+                if let [extent] = extents.as_mut_slice() {
+                    extent.merge(Extent::of_array(a));
+                } else {
+                    let groups = &group_of[row..row + a.len()];
+                    for rows in present(a) {
                         for (&v, &g) in a.values()[rows.clone()].iter().zip(&groups[rows]) {
                             extents[g as usize].add(v);
                         }
@@ -230,6 +230,15 @@ fn present(
     }
 }
 
+/// The validity bits of `valid`, 64 to a word (the last word padded with zeros).
+fn words(valid: &polars_arrow::bitmap::Bitmap) -> Vec<u64> {
+    let mut it = valid.fast_iter_u64();
+    let mut words: Vec<u64> = it.by_ref().collect();
+    let (rest, bits) = it.remainder();
+    words.extend(&rest[..bits.div_ceil(64)]);
+    words
+}
+
 /// The smallest and largest value of an indicator in one scope, and how many it has.
 #[derive(Clone, Copy)]
 struct Extent {
@@ -309,6 +318,32 @@ impl Extent {
             }
         }
         e
+    }
+
+    /// The extent of an array's present values. Missing values are usually scattered
+    /// (a run of present values between two is short): rather than visiting the runs,
+    /// the slots of missing values are masked as NaN, which the comparisons skip, in
+    /// blocks that stay in cache, and the count is set from the validity.
+    fn of_array(a: &polars_arrow::array::PrimitiveArray<f64>) -> Extent {
+        const BLOCK: usize = 4096;
+        let values = a.values().as_slice();
+        let Some(valid) = a.validity().filter(|v| v.unset_bits() > 0) else {
+            return Extent::of(values);
+        };
+        let words = words(valid);
+        let mut extent = Extent::default();
+        let mut masked = [0.0; BLOCK];
+        for (block, words) in values.chunks(BLOCK).zip(words.chunks(BLOCK / 64)) {
+            for ((out, values), &word) in masked.chunks_mut(64).zip(block.chunks(64)).zip(words) {
+                for (k, (o, &v)) in out.iter_mut().zip(values).enumerate() {
+                    *o = if word >> k & 1 == 1 { v } else { f64::NAN };
+                }
+            }
+            extent.merge(Extent::of(&masked[..block.len()]));
+        }
+        // Present values (NaN among them) counted, masked slots not.
+        extent.n = (values.len() - valid.unset_bits()) as u32;
+        extent
     }
 
     /// Adds the values of `later`, which come after those already added.
@@ -632,17 +667,20 @@ impl Bounds {
         let mut beyond = Beyond::default();
         for block in raw.chunks(8192) {
             let start = out.len();
+            // Zeroed, then written: slices zipped make the tightest loop (pushing does not
+            // vectorise); the zeros are written to cache, a block at a time.
+            out.resize(start + block.len(), 0.0);
+            let into = &mut out[start..];
+            let pairs = into.iter_mut().zip(block);
             match (plain, clip) {
-                (true, false) => out.extend(block.iter().map(|&t| self.rescale(t, false))),
-                (true, true) => out.extend(block.iter().map(|&t| self.rescale(t, true))),
-                (false, clip) => out.extend(
-                    block
-                        .iter()
-                        .map(|&x| self.rescale(spec.transform_value(x), clip)),
-                ),
+                (true, false) => pairs.for_each(|(o, &t)| *o = self.rescale(t, false)),
+                (true, true) => pairs.for_each(|(o, &t)| *o = self.rescale(t, true)),
+                (false, clip) => {
+                    pairs.for_each(|(o, &x)| *o = self.rescale(spec.transform_value(x), clip));
+                }
             }
             if !clip {
-                beyond.add(&out[start..]);
+                beyond.add(into);
             }
         }
         (out, beyond)
@@ -677,10 +715,11 @@ impl Beyond {
     /// `counted` (all of `a`'s slots counted) less the slots of missing values, which
     /// hold anything.
     fn of_present(mut counted: Beyond, a: &polars_arrow::array::PrimitiveArray<f64>) -> Beyond {
-        let mut at = 0;
-        for rows in present(a).chain(std::iter::once(a.len()..a.len())) {
-            counted.remove(&a.values()[at..rows.start]);
-            at = rows.end;
+        if let Some(valid) = a.validity().filter(|v| v.unset_bits() > 0) {
+            let missing = !valid;
+            for i in missing.true_idx_iter() {
+                counted.remove(std::slice::from_ref(&a.values()[i]));
+            }
         }
         counted
     }
