@@ -158,8 +158,8 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
             *present = c.validity.map(|v| bools(v, start, n, present.take()));
         }
         let valid = |c: &Child<'_>| presence[c.index].as_deref();
-        let terms = sum(weighted.len(), n, |k, out| {
-            let c = weighted[k];
+        // A child's term of the sum, unmasked.
+        let term = |c: &Child<'_>, out: &mut [f64]| {
             let w = c.weight;
             match mean {
                 Mean::Arithmetic => fill(out, rows(c, start, n), |x| x * w),
@@ -170,28 +170,39 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
                 Mean::Geometric => fill(out, rows(c, start, n), |x| x.log(std::f64::consts::E) * w),
                 Mean::Harmonic => fill(out, rows(c, start, n), |x| w / x),
             }
-            if let Some(valid) = valid(c) {
-                for (t, &ok) in out.iter_mut().zip(valid) {
-                    *t = if ok { *t } else { 0.0 };
+        };
+        let (terms, weight_present) = if children.len() <= FOLD_MAX {
+            folded(&children, n, valid, term, counts)
+        } else {
+            let terms = sum(weighted.len(), n, |k, out| {
+                let c = weighted[k];
+                term(c, out);
+                if let Some(valid) = valid(c) {
+                    for (t, &ok) in out.iter_mut().zip(valid) {
+                        *t = if ok { *t } else { 0.0 };
+                    }
+                }
+            });
+            let weight_present = sum(children.len(), n, |k, out| {
+                let c = &children[k];
+                match valid(c) {
+                    Some(valid) => {
+                        fill_from(out, valid.iter(), |&ok| if ok { c.weight } else { 0.0 });
+                    }
+                    None => out.iter_mut().for_each(|t| *t = c.weight),
+                }
+            });
+            for c in &children {
+                match valid(c) {
+                    Some(valid) => counts
+                        .iter_mut()
+                        .zip(valid)
+                        .for_each(|(n, &ok)| *n += ok as u32),
+                    None => counts.iter_mut().for_each(|n| *n += 1),
                 }
             }
-        });
-        let weight_present = sum(children.len(), n, |k, out| {
-            let c = &children[k];
-            match valid(c) {
-                Some(valid) => fill_from(out, valid.iter(), |&ok| if ok { c.weight } else { 0.0 }),
-                None => out.iter_mut().for_each(|t| *t = c.weight),
-            }
-        });
-        for c in &children {
-            match valid(c) {
-                Some(valid) => counts
-                    .iter_mut()
-                    .zip(valid)
-                    .for_each(|(n, &ok)| *n += ok as u32),
-                None => counts.iter_mut().for_each(|n| *n += 1),
-            }
-        }
+            (terms, weight_present)
+        };
         match mean {
             Mean::Arithmetic => quotient(scores, &terms, &weight_present, |t, wp| t / wp),
             Mean::Power(p) => {
@@ -217,8 +228,64 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
     ])
 }
 
-/// Rows per block of [`parent_columns`]: a block's column is 64 KiB.
-const BLOCK: usize = 8192;
+/// The sums of a block's terms and present weights, and its counts of present children,
+/// for parents of at most [`FOLD_MAX`] children: [`sum`]'s left folds, one pass per child
+/// for all three (each was a pass of its own, and masking one more). The sums start from
+/// -0, which adding any value leaves exactly that value, as a fold's first term is.
+fn folded<'a>(
+    children: &[Child<'a>],
+    n: usize,
+    valid: impl Fn(&Child<'a>) -> Option<&'a [bool]>,
+    term: impl Fn(&Child<'a>, &mut [f64]),
+    counts: &mut [u32],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut terms = vec![-0.0; n];
+    let mut weight_present = vec![-0.0; n];
+    let mut t = vec![0.0; n];
+    for c in children {
+        let w = c.weight;
+        let weighted = w != 0.0;
+        if weighted {
+            term(c, &mut t);
+        }
+        match (valid(c), weighted) {
+            (Some(valid), true) => {
+                let rows = terms
+                    .iter_mut()
+                    .zip(&mut weight_present)
+                    .zip(counts.iter_mut());
+                for ((((sum, wp), count), &t), &ok) in rows.zip(&t).zip(valid) {
+                    *sum += if ok { t } else { 0.0 };
+                    *wp += if ok { w } else { 0.0 };
+                    *count += ok as u32;
+                }
+            }
+            (Some(valid), false) => {
+                let rows = weight_present.iter_mut().zip(counts.iter_mut());
+                for ((wp, count), &ok) in rows.zip(valid) {
+                    *wp += if ok { w } else { 0.0 };
+                    *count += ok as u32;
+                }
+            }
+            (None, weighted) => {
+                if weighted {
+                    terms.iter_mut().zip(&t).for_each(|(sum, t)| *sum += t);
+                }
+                weight_present.iter_mut().for_each(|wp| *wp += w);
+                counts.iter_mut().for_each(|count| *count += 1);
+            }
+        }
+    }
+    // No term at all sums to 0, as `sum` has it.
+    if children.iter().all(|c| c.weight == 0.0) {
+        terms.fill(0.0);
+    }
+    (terms, weight_present)
+}
+
+/// Rows per block of [`parent_columns`]: a block's column is 16 KiB, its sums and counts stay
+/// in the first-level cache.
+const BLOCK: usize = 2048;
 
 /// `out[r] = f(values[r])`.
 fn fill(out: &mut [f64], values: &[f64], f: impl Fn(f64) -> f64) {
@@ -490,8 +557,11 @@ fn rank_group(
     // by a positive number round monotonically, and so does truncation).
     let scale = top / (high - low);
     let scale = if scale.is_finite() { scale } else { 0.0 };
-    // Through i64: the keys fit, and the conversion is one instruction.
-    let key = |v: f64| (((high - v) * scale) as i64 as u64).min(top as u64);
+    let key = Key {
+        high,
+        scale,
+        top: top as u64,
+    };
     if digits == 2 {
         let counts = keyed::<2>(values, key, local_bits, entries);
         radix_sort(entries, scratch, local_bits, &counts);
@@ -542,21 +612,38 @@ fn rank_group(
     }
 }
 
-/// Each value's entry (its `key` above its position; NaN has none) into `entries`, and
+/// How a value maps to its sort key (see [`rank_group`]).
+#[derive(Clone, Copy)]
+struct Key {
+    high: f64,
+    scale: f64,
+    top: u64,
+}
+
+impl Key {
+    /// Through i64: the keys fit, and the conversion is one instruction.
+    #[inline]
+    fn of(self, v: f64) -> u64 {
+        (((self.high - v) * self.scale) as i64 as u64).min(self.top)
+    }
+}
+
+/// Each value's entry (its key above its position; NaN has none) into `entries`, and
 /// the counts of each of the keys' `D` digits, in one pass.
 fn keyed<const D: usize>(
     values: &[f64],
-    key: impl Fn(f64) -> u64,
+    key: Key,
     local_bits: u32,
     entries: &mut Vec<u64>,
 ) -> [[u32; 1 << DIGIT]; D] {
     let mut counts = [[0u32; 1 << DIGIT]; D];
     entries.clear();
+    entries.reserve(values.len());
     for (i, &v) in values.iter().enumerate() {
         if v.is_nan() {
             continue;
         }
-        let k = key(v);
+        let k = key.of(v);
         for (d, c) in counts.iter_mut().enumerate() {
             c[(k >> (DIGIT * d as u32)) as usize & ((1 << DIGIT) - 1)] += 1;
         }
@@ -1259,6 +1346,8 @@ aggregation = { method = "arithmetic", min_share = 0.7 }
                         1 => Some(0.0),
                         2 => Some(-rng.uniform() * 5.0),
                         3 if r % 3 == 0 => None,
+                        // Sums of negative zeros are negative zero, as polars' sums are.
+                        4 => Some(-0.0),
                         _ => Some(rng.uniform() * 100.0),
                     })
                     .collect();
