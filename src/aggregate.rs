@@ -464,8 +464,9 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
             let first_non_finite =
                 (!finite).then(|| (0..height).find(|&r| present(r) && !values[r].is_finite()));
             b.local.resize(height, 0);
+            let mut ranked = 0;
             for w in offsets.windows(2) {
-                rank_group(
+                ranked += rank_group(
                     &b.values[w[0]..w[1]],
                     &mut b.entries,
                     &mut b.scratch,
@@ -476,7 +477,7 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
             // Back in row order.
             let rank: Vec<u32> = slot_of.iter().map(|&slot| b.local[slot as usize]).collect();
             let name = rank_column(&node.id).as_str().into();
-            let ranked = if rank.contains(&0) {
+            let ranked = if ranked < height {
                 let validity: polars_arrow::bitmap::Bitmap = rank.iter().map(|&r| r > 0).collect();
                 UInt32Chunked::from_vec_validity(name, rank, Some(validity))
             } else {
@@ -510,6 +511,7 @@ const DIGIT: u32 = 11;
 
 /// Ranks one group's `values` (NaN for those that take no place) into `rank`: 1 for the
 /// largest, ties sharing the best rank, 0 for NaN (every element of `rank` is written).
+/// Returns how many were ranked.
 ///
 /// Each value is mapped to an integer key that never orders two values wrongly but may
 /// merge close ones: its distance to the group's largest value, scaled so that the
@@ -525,7 +527,7 @@ fn rank_group(
     scratch: &mut Vec<u64>,
     local_bits: u32,
     rank: &mut [u32],
-) {
+) -> usize {
     // The range, four lanes at a time (comparisons skip NaN).
     let mut low = [f64::INFINITY; 4];
     let mut high = [f64::NEG_INFINITY; 4];
@@ -548,7 +550,7 @@ fn rank_group(
         .fold(f64::NEG_INFINITY, |a, v| if v > a { v } else { a });
     if low > high {
         rank.fill(0); // Nothing to rank.
-        return;
+        return 0;
     }
     let digits = if values.len() <= 1 << 17 { 2 } else { 3 };
     let key_bits = (DIGIT * digits).min(64 - local_bits);
@@ -610,6 +612,7 @@ fn rank_group(
         }
         i = j;
     }
+    entries.len()
 }
 
 /// How a value maps to its sort key (see [`rank_group`]).
