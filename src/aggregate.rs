@@ -464,9 +464,9 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
             let first_non_finite =
                 (!finite).then(|| (0..height).find(|&r| present(r) && !values[r].is_finite()));
             b.local.resize(height, 0);
-            let mut ranked = 0;
+            let mut placed = 0;
             for w in offsets.windows(2) {
-                ranked += rank_group(
+                placed += rank_group(
                     &b.values[w[0]..w[1]],
                     &mut b.entries,
                     &mut b.scratch,
@@ -477,7 +477,7 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
             // Back in row order.
             let rank: Vec<u32> = slot_of.iter().map(|&slot| b.local[slot as usize]).collect();
             let name = rank_column(&node.id).as_str().into();
-            let ranked = if ranked < height {
+            let ranked = if placed < height {
                 let validity: polars_arrow::bitmap::Bitmap = rank.iter().map(|&r| r > 0).collect();
                 UInt32Chunked::from_vec_validity(name, rank, Some(validity))
             } else {

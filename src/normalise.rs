@@ -868,6 +868,64 @@ mod tests {
     use super::*;
     use crate::plan;
 
+    /// An array's extent, taken four lanes and a block at a time with missing slots
+    /// masked, equals adding its present values one by one: the same bits for the
+    /// extremes (the first of -0 and +0 kept), the same counts, NaN skipped but counted.
+    #[test]
+    fn extents_equal_adding_one_by_one() {
+        let mut rng = crate::stats::Rng::new(17);
+        let cases = [
+            (0, false),
+            (3, true),
+            (64, true),
+            (5000, false),
+            (9001, true),
+        ];
+        // Many draws: which lane sees the first zero, and its sign, vary.
+        for (n, zeros) in cases.into_iter().flat_map(|c| std::iter::repeat_n(c, 20)) {
+            // Zeros the smallest values, or the largest.
+            let sign = if rng.uniform() < 0.5 { 1.0 } else { -1.0 };
+            for missing in [0.0, 0.02, 0.5] {
+                let values: Vec<f64> = (0..n)
+                    .map(|i| match i % 13 {
+                        0 | 1 if zeros => {
+                            if rng.uniform() < 0.5 {
+                                -0.0
+                            } else {
+                                0.0
+                            }
+                        }
+                        2 => f64::NAN,
+                        // Larger and smaller than any present value, in missing slots.
+                        3 => 1e300,
+                        4 => -1e300,
+                        _ if zeros => sign * rng.uniform() * 10.0,
+                        _ => rng.uniform() * 10.0 - 5.0,
+                    })
+                    .collect();
+                let valid: Vec<bool> = (0..n)
+                    .map(|i| i % 13 != 3 && i % 13 != 4 && rng.uniform() >= missing)
+                    .collect();
+                let bitmap: polars_arrow::bitmap::Bitmap = valid.iter().copied().collect();
+                let array = polars_arrow::array::PrimitiveArray::from_vec(values.clone())
+                    .with_validity(Some(bitmap));
+                let got = Extent::of_array(&array);
+                let mut expected = Extent::default();
+                for (v, ok) in values.iter().zip(&valid) {
+                    if *ok {
+                        expected.add(*v);
+                    }
+                }
+                let show = |e: &Extent| (e.low.to_bits(), e.high.to_bits(), e.n, e.numbers);
+                assert_eq!(show(&got), show(&expected), "{n} values, {missing} missing");
+                let plain = Extent::of(&values);
+                let mut one_by_one = Extent::default();
+                values.iter().for_each(|&v| one_by_one.add(v));
+                assert_eq!(show(&plain), show(&one_by_one), "{n} values");
+            }
+        }
+    }
+
     /// A plan with one indicator per `(id, direction, settings)`, and normalised values of
     /// `rows` (one value per indicator and row; `years` when given).
     fn normalised(
