@@ -88,16 +88,10 @@ fn bools(
 ) -> Vec<bool> {
     let mut out = reuse.unwrap_or_default();
     out.clear();
-    let bits = bits.clone().sliced(start, n);
-    let mut words = bits.fast_iter_u64();
-    for word in words.by_ref() {
+    for word in crate::normalise::words(&bits.clone().sliced(start, n)) {
         out.extend((0..64).map(|k| word >> k & 1 == 1));
     }
-    let (rest, left) = words.remainder();
-    for (i, word) in rest.iter().enumerate() {
-        let take = left.saturating_sub(64 * i).min(64);
-        out.extend((0..take).map(|k| word >> k & 1 == 1));
-    }
+    out.truncate(n);
     out
 }
 
@@ -528,30 +522,10 @@ fn rank_group(
     local_bits: u32,
     rank: &mut [u32],
 ) -> usize {
-    // The range, four lanes at a time (comparisons skip NaN).
-    let mut low = [f64::INFINITY; 4];
-    let mut high = [f64::NEG_INFINITY; 4];
-    let chunks = values.chunks_exact(4);
-    for &v in chunks.remainder() {
-        low[0] = if v < low[0] { v } else { low[0] };
-        high[0] = if v > high[0] { v } else { high[0] };
-    }
-    for c in chunks {
-        for k in 0..4 {
-            low[k] = if c[k] < low[k] { c[k] } else { low[k] };
-            high[k] = if c[k] > high[k] { c[k] } else { high[k] };
-        }
-    }
-    let low = low
-        .into_iter()
-        .fold(f64::INFINITY, |a, v| if v < a { v } else { a });
-    let high = high
-        .into_iter()
-        .fold(f64::NEG_INFINITY, |a, v| if v > a { v } else { a });
-    if low > high {
+    let Some((low, high)) = crate::normalise::range(values) else {
         rank.fill(0); // Nothing to rank.
         return 0;
-    }
+    };
     let digits = if values.len() <= 1 << 17 { 2 } else { 3 };
     let key_bits = (DIGIT * digits).min(64 - local_bits);
     let top = ((1u64 << key_bits) - 1) as f64;

@@ -231,12 +231,19 @@ fn present(
 }
 
 /// The validity bits of `valid`, 64 to a word (the last word padded with zeros).
-fn words(valid: &polars_arrow::bitmap::Bitmap) -> Vec<u64> {
+pub(crate) fn words(valid: &polars_arrow::bitmap::Bitmap) -> Vec<u64> {
     let mut it = valid.fast_iter_u64();
     let mut words: Vec<u64> = it.by_ref().collect();
     let (rest, bits) = it.remainder();
     words.extend(&rest[..bits.div_ceil(64)]);
     words
+}
+
+/// The smallest and largest of `values` other than NaN (None when there is none), four
+/// lanes at a time (see [`Extent::of`]).
+pub(crate) fn range(values: &[f64]) -> Option<(f64, f64)> {
+    let e = Extent::of(values);
+    (e.low <= e.high).then_some((e.low, e.high))
 }
 
 /// The smallest and largest value of an indicator in one scope, and how many it has.
@@ -563,8 +570,7 @@ pub fn rescaled(
                     let array = polars_arrow::array::PrimitiveArray::from_vec(values)
                         .with_validity(a.validity().cloned());
                     let b = Beyond::of_present(counted, &array);
-                    beyond.below += b.below;
-                    beyond.above += b.above;
+                    beyond.merge(b);
                     array
                 })
                 .collect();
@@ -704,6 +710,12 @@ impl Beyond {
         }
     }
 
+    /// Adds the counts of `other`.
+    fn merge(&mut self, other: Beyond) {
+        self.below += other.below;
+        self.above += other.above;
+    }
+
     /// Uncounts `values`.
     fn remove(&mut self, values: &[f64]) {
         let mut these = Beyond::default();
@@ -732,8 +744,7 @@ fn beyond_of(column: &Column) -> PolarsResult<Beyond> {
         let mut counted = Beyond::default();
         counted.add(a.values());
         let b = Beyond::of_present(counted, a);
-        total.below += b.below;
-        total.above += b.above;
+        total.merge(b);
     }
     Ok(total)
 }
