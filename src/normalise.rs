@@ -673,18 +673,15 @@ impl Bounds {
         let mut beyond = Beyond::default();
         for block in raw.chunks(8192) {
             let start = out.len();
-            // Zeroed, then written: slices zipped make the tightest loop (pushing does not
-            // vectorise); the zeros are written to cache, a block at a time.
-            out.resize(start + block.len(), 0.0);
-            let into = &mut out[start..];
-            let pairs = into.iter_mut().zip(block);
+            let values = block.iter();
             match (plain, clip) {
-                (true, false) => pairs.for_each(|(o, &t)| *o = self.rescale(t, false)),
-                (true, true) => pairs.for_each(|(o, &t)| *o = self.rescale(t, true)),
+                (true, false) => out.extend(values.map(|&t| self.rescale(t, false))),
+                (true, true) => out.extend(values.map(|&t| self.rescale(t, true))),
                 (false, clip) => {
-                    pairs.for_each(|(o, &x)| *o = self.rescale(spec.transform_value(x), clip));
+                    out.extend(values.map(|&x| self.rescale(spec.transform_value(x), clip)));
                 }
             }
+            let into = &out[start..];
             if !clip {
                 beyond.add(into);
             }
@@ -727,6 +724,11 @@ impl Beyond {
     /// `counted` (all of `a`'s slots counted) less the slots of missing values, which
     /// hold anything.
     fn of_present(mut counted: Beyond, a: &polars_arrow::array::PrimitiveArray<f64>) -> Beyond {
+        // None counted, none to uncount (the usual case: visiting the missing values
+        // was a twentieth of the normalisation's time).
+        if counted == Beyond::default() {
+            return counted;
+        }
         if let Some(valid) = a.validity().filter(|v| v.unset_bits() > 0) {
             let missing = !valid;
             for i in missing.true_idx_iter() {
