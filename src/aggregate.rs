@@ -178,7 +178,39 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
             }
         };
         let (terms, weight_present) = if children.len() <= FOLD_MAX {
-            folded(&children, n, valid, term, counts)
+            let columns: Vec<Folded> = children
+                .iter()
+                .map(|c| Folded {
+                    values: rows(c, start, n),
+                    valid: valid(c),
+                    weight: c.weight,
+                })
+                .collect();
+            // Each term computed where it is summed, with `term`'s operations (and
+            // `power`'s choice among them).
+            macro_rules! fold {
+                ($term:expr) => {
+                    folded(&columns, $term, counts)
+                };
+            }
+            match mean {
+                Mean::Arithmetic => fold!(|x: f64, w: f64| x * w),
+                Mean::Power(1.0) => fold!(|x: f64, w: f64| x * w),
+                Mean::Power(0.5) => fold!(|x: f64, w: f64| x.sqrt() * w),
+                Mean::Power(p) if p.fract() == 0.0 && p > 1.0 && p < 10.0 => {
+                    let times = p as u8;
+                    fold!(move |x: f64, w: f64| {
+                        let mut o = x;
+                        for _ in 1..times {
+                            o *= x;
+                        }
+                        o * w
+                    })
+                }
+                Mean::Power(p) => fold!(move |x: f64, w: f64| x.powf(p) * w),
+                Mean::Geometric => fold!(|x: f64, w: f64| x.log(std::f64::consts::E) * w),
+                Mean::Harmonic => fold!(|x: f64, w: f64| w / x),
+            }
         } else {
             let terms = sum(weighted.len(), n, |k, out| {
                 let c = weighted[k];
@@ -238,59 +270,96 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
     ])
 }
 
+/// One child's rows of a block, for [`folded`].
+struct Folded<'a> {
+    values: &'a [f64],
+    valid: Option<&'a [bool]>,
+    weight: f64,
+}
+
 /// The sums of a block's terms and present weights, and its counts of present children,
-/// for parents of at most [`FOLD_MAX`] children: [`sum`]'s left folds, one pass per child
-/// for all three (each was a pass of its own, and masking one more). The sums start from
-/// -0, which adding any value leaves exactly that value, as a fold's first term is.
-fn folded<'a>(
-    children: &[Child<'a>],
-    n: usize,
-    valid: impl Fn(&Child<'a>) -> Option<&'a [bool]>,
-    term: impl Fn(&Child<'a>, &mut [f64]),
+/// for parents of at most [`FOLD_MAX`] children: [`sum`]'s left folds. Eight rows at a
+/// time, every child added to sums held in registers (the sums start from -0, which
+/// adding any value leaves exactly that value, as a fold's first term is): a pass per
+/// child over sums in memory, and one more to compute its terms, loaded and stored
+/// each sum once per child. `term(x, w)` is a present child's term.
+fn folded(
+    children: &[Folded<'_>],
+    term: impl Fn(f64, f64) -> f64 + Copy,
     counts: &mut [u32],
 ) -> (Vec<f64>, Vec<f64>) {
-    let mut terms = vec![-0.0; n];
-    let mut weight_present = vec![-0.0; n];
-    let mut t = vec![0.0; n];
-    for c in children {
-        let w = c.weight;
-        let weighted = w != 0.0;
-        if weighted {
-            term(c, &mut t);
-        }
-        match (valid(c), weighted) {
-            (Some(valid), true) => {
-                let rows = terms
-                    .iter_mut()
-                    .zip(&mut weight_present)
-                    .zip(counts.iter_mut());
-                for ((((sum, wp), count), &t), &ok) in rows.zip(&t).zip(valid) {
-                    *sum += if ok { t } else { 0.0 };
-                    *wp += if ok { w } else { 0.0 };
-                    *count += ok as u32;
-                }
-            }
-            (Some(valid), false) => {
-                let rows = weight_present.iter_mut().zip(counts.iter_mut());
-                for ((wp, count), &ok) in rows.zip(valid) {
-                    *wp += if ok { w } else { 0.0 };
-                    *count += ok as u32;
-                }
-            }
-            (None, weighted) => {
-                if weighted {
-                    terms.iter_mut().zip(&t).for_each(|(sum, t)| *sum += t);
-                }
-                weight_present.iter_mut().for_each(|wp| *wp += w);
-                counts.iter_mut().for_each(|count| *count += 1);
-            }
-        }
+    const LANES: usize = 8;
+    let n = counts.len();
+    let mut terms = vec![0.0; n];
+    let mut weight_present = vec![0.0; n];
+    let full = n - n % LANES;
+    let rows = terms
+        .chunks_exact_mut(LANES)
+        .zip(weight_present.chunks_exact_mut(LANES))
+        .zip(counts.chunks_exact_mut(LANES));
+    for (k, ((t, wp), c)) in rows.enumerate() {
+        let (sums, weights, count) = fold_rows::<LANES>(children, k * LANES, term);
+        t.copy_from_slice(&sums);
+        wp.copy_from_slice(&weights);
+        c.copy_from_slice(&count);
+    }
+    for r in full..n {
+        let ([sum], [weight], [count]) = fold_rows::<1>(children, r, term);
+        (terms[r], weight_present[r], counts[r]) = (sum, weight, count);
     }
     // No term at all sums to 0, as `sum` has it.
     if children.iter().all(|c| c.weight == 0.0) {
         terms.fill(0.0);
     }
     (terms, weight_present)
+}
+
+/// [`folded`]'s sums for rows `start..start + L`.
+#[inline]
+fn fold_rows<const L: usize>(
+    children: &[Folded<'_>],
+    start: usize,
+    term: impl Fn(f64, f64) -> f64,
+) -> ([f64; L], [f64; L], [u32; L]) {
+    let mut sums = [-0.0; L];
+    let mut weights = [-0.0; L];
+    let mut counts = [0u32; L];
+    for c in children {
+        let w = c.weight;
+        let x: &[f64; L] = c.values[start..start + L].try_into().expect("L rows");
+        match (c.valid, w != 0.0) {
+            (Some(valid), true) => {
+                let ok: &[bool; L] = valid[start..start + L].try_into().expect("L rows");
+                for j in 0..L {
+                    let t = term(x[j], w);
+                    sums[j] += if ok[j] { t } else { 0.0 };
+                    weights[j] += if ok[j] { w } else { 0.0 };
+                    counts[j] += ok[j] as u32;
+                }
+            }
+            (Some(valid), false) => {
+                let ok: &[bool; L] = valid[start..start + L].try_into().expect("L rows");
+                for j in 0..L {
+                    weights[j] += if ok[j] { w } else { 0.0 };
+                    counts[j] += ok[j] as u32;
+                }
+            }
+            (None, true) => {
+                for j in 0..L {
+                    sums[j] += term(x[j], w);
+                    weights[j] += w;
+                    counts[j] += 1;
+                }
+            }
+            (None, false) => {
+                for j in 0..L {
+                    weights[j] += w;
+                    counts[j] += 1;
+                }
+            }
+        }
+    }
+    (sums, weights, counts)
 }
 
 /// Rows per block of [`parent_columns`]: a block's column is 16 KiB, its sums and counts stay
