@@ -615,10 +615,11 @@ const DIGIT: u32 = 11;
 ///
 /// Each value is mapped to an integer key that never orders two values wrongly but may
 /// merge close ones: its distance to the group's largest value, scaled so that the
-/// group's range spans 2²² (two radix digits; 2³³, three digits, for groups of more than
-/// 131,072 values, so that merged values stay rare). The key sits above the value's
-/// position in one u64 and the radix sort orders those; runs of equal keys (ties, and
-/// values too close to tell apart in 22 bits) are then ordered by their values. A range
+/// group's range spans 2²² less two (two radix digits; 2³³ less two, three digits, for
+/// groups of more than 131,072 values, so that merged values stay rare); NaN takes the
+/// last key. The key sits above the value's position in one u64 and the radix sort
+/// orders those; runs of equal keys (ties, and values too close to tell apart in 22
+/// bits) are then ordered by their values. A range
 /// that cannot be scaled (a single value, or one wider than the largest float) gives
 /// every value the key 0: one run, sorted by value, and still exact.
 fn rank_group(
@@ -634,7 +635,8 @@ fn rank_group(
     };
     let digits = if values.len() <= 1 << 17 { 2 } else { 3 };
     let key_bits = (DIGIT * digits).min(64 - local_bits);
-    let top = ((1u64 << key_bits) - 1) as f64;
+    // The largest key is NaN's, which sorts last; values' keys stop one below.
+    let top = ((1u64 << key_bits) - 2) as f64;
     // Monotone: a larger value never gets a larger key (subtraction and multiplication
     // by a positive number round monotonically, and so does truncation).
     let scale = top / (high - low);
@@ -644,13 +646,15 @@ fn rank_group(
         scale,
         top: top as u64,
     };
-    if digits == 2 {
-        let counts = keyed::<2>(values, key, local_bits, entries, rank);
+    let ranked = if digits == 2 {
+        let (counts, ranked) = keyed::<2>(values, key, local_bits, entries);
         radix_sort(entries, scratch, local_bits, &counts);
+        ranked
     } else {
-        let counts = keyed::<3>(values, key, local_bits, entries, rank);
+        let (counts, ranked) = keyed::<3>(values, key, local_bits, entries);
         radix_sort(entries, scratch, local_bits, &counts);
-    }
+        ranked
+    };
     // Runs of equal keys, then of equal values within them.
     // (`move`: a captured reference was read again for every entry.)
     let position = move |p: u64| (p & ((1 << local_bits) - 1)) as usize;
@@ -659,6 +663,11 @@ fn rank_group(
         let v = values[position(p)];
         !order_key(if v == 0.0 { 0.0 } else { v })
     };
+    // NaN, last, takes no place.
+    let (entries, unranked) = entries.split_at_mut(ranked);
+    for &p in unranked.iter() {
+        rank[position(p)] = 0;
+    }
     let mut i = 0;
     while i < entries.len() {
         let k = entries[i] >> local_bits;
@@ -691,7 +700,7 @@ fn rank_group(
         }
         i = j;
     }
-    entries.len()
+    ranked
 }
 
 /// How a value maps to its sort key (see [`rank_group`]).
@@ -710,33 +719,33 @@ impl Key {
     }
 }
 
-/// Each value's entry (its key above its position; NaN has none, and rank 0 in `rank`)
-/// into `entries`, and the counts of each of the keys' `D` digits, in one pass.
+/// Each value's entry (its key above its position; NaN the largest key, one above
+/// any value's) into `entries`, the counts of each of the keys' `D` digits, and how
+/// many values are not NaN, in one pass. Every value has an entry, so the vector is
+/// extended from a slice's map, without a capacity check and a length stored per value.
 fn keyed<const D: usize>(
     values: &[f64],
     key: Key,
     local_bits: u32,
     entries: &mut Vec<u64>,
-    rank: &mut [u32],
-) -> [[u32; 1 << DIGIT]; D] {
+) -> ([[u32; 1 << DIGIT]; D], usize) {
     let mut counts = [[0u32; 1 << DIGIT]; D];
-    // A vector of its own: pushing through the reference stored its length every time.
-    let mut out = std::mem::take(entries);
-    out.clear();
-    out.reserve(values.len());
-    for (i, &v) in values.iter().enumerate() {
-        if v.is_nan() {
-            rank[i] = 0;
-            continue;
-        }
-        let k = key.of(v);
+    let mut nan = 0;
+    let nan_key = key.top + 1;
+    entries.clear();
+    entries.extend(values.iter().enumerate().map(|(i, &v)| {
+        let k = if v.is_nan() {
+            nan += 1;
+            nan_key
+        } else {
+            key.of(v)
+        };
         for (d, c) in counts.iter_mut().enumerate() {
             c[(k >> (DIGIT * d as u32)) as usize & ((1 << DIGIT) - 1)] += 1;
         }
-        out.push(k << local_bits | i as u64);
-    }
-    *entries = out;
-    counts
+        k << local_bits | i as u64
+    }));
+    (counts, values.len() - nan)
 }
 
 /// Bits needed to write `x`.
