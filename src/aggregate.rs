@@ -159,9 +159,13 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
             &c.values[start..start + n]
         }
         // Each child's presence in the block, read from its validity once (iterating
-        // bits, three times over, was most of the aggregation's time).
-        for (c, present) in children.iter().zip(presence.iter_mut()) {
-            *present = c.validity.map(|v| bools(v, start, n, present.take()));
+        // bits, three times over, was most of the aggregation's time): as words for
+        // the folds, as booleans for the pairwise sums.
+        let folds = children.len() <= FOLD_MAX;
+        if !folds {
+            for (c, present) in children.iter().zip(presence.iter_mut()) {
+                *present = c.validity.map(|v| bools(v, start, n, present.take()));
+            }
         }
         let valid = |c: &Child<'_>| presence[c.index].as_deref();
         // A child's term of the sum, unmasked.
@@ -177,12 +181,14 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
                 Mean::Harmonic => fill(out, rows(c, start, n), |x| w / x),
             }
         };
-        let (terms, weight_present) = if children.len() <= FOLD_MAX {
+        let (terms, weight_present) = if folds {
             let columns: Vec<Folded> = children
                 .iter()
                 .map(|c| Folded {
                     values: rows(c, start, n),
-                    valid: valid(c),
+                    valid: c
+                        .validity
+                        .map(|v| crate::normalise::words(&v.clone().sliced(start, n))),
                     weight: c.weight,
                 })
                 .collect();
@@ -273,7 +279,8 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
 /// One child's rows of a block, for [`folded`].
 struct Folded<'a> {
     values: &'a [f64],
-    valid: Option<&'a [bool]>,
+    /// Which rows are there, 64 to a word; None when all are.
+    valid: Option<Vec<u64>>,
     weight: f64,
 }
 
@@ -327,21 +334,27 @@ fn fold_rows<const L: usize>(
     for c in children {
         let w = c.weight;
         let x: &[f64; L] = c.values[start..start + L].try_into().expect("L rows");
-        match (c.valid, w != 0.0) {
-            (Some(valid), true) => {
-                let ok: &[bool; L] = valid[start..start + L].try_into().expect("L rows");
+        // The rows' bits, in one word (L divides 64 and `start` is a multiple of L).
+        let bits = c
+            .valid
+            .as_ref()
+            .map(|words| words[start / 64] >> (start % 64));
+        let ok = |bits: u64, j: usize| bits >> j & 1 == 1;
+        match (bits, w != 0.0) {
+            (Some(bits), true) => {
                 for j in 0..L {
                     let t = term(x[j], w);
-                    sums[j] += if ok[j] { t } else { 0.0 };
-                    weights[j] += if ok[j] { w } else { 0.0 };
-                    counts[j] += ok[j] as u32;
+                    let ok = ok(bits, j);
+                    sums[j] += if ok { t } else { 0.0 };
+                    weights[j] += if ok { w } else { 0.0 };
+                    counts[j] += ok as u32;
                 }
             }
-            (Some(valid), false) => {
-                let ok: &[bool; L] = valid[start..start + L].try_into().expect("L rows");
+            (Some(bits), false) => {
                 for j in 0..L {
-                    weights[j] += if ok[j] { w } else { 0.0 };
-                    counts[j] += ok[j] as u32;
+                    let ok = ok(bits, j);
+                    weights[j] += if ok { w } else { 0.0 };
+                    counts[j] += ok as u32;
                 }
             }
             (None, true) => {
@@ -681,14 +694,16 @@ fn rank_group(
             i = j;
             continue;
         }
-        // (Compared as numbers, -0 equal to +0 and no NaN here, as `exact` orders them.)
+        // Most runs are ties: ranked as one while checking that they are (compared as
+        // numbers, -0 equal to +0 and no NaN here, as `exact` orders them).
         let first = values[position(run[0])];
-        if run.iter().all(|&p| values[position(p)] == first) {
-            // A tie.
-            for &p in run.iter() {
-                rank[position(p)] = i as u32 + 1;
-            }
-        } else {
+        let mut tie = true;
+        for &p in run.iter() {
+            let at = position(p);
+            tie &= values[at] == first;
+            rank[at] = i as u32 + 1;
+        }
+        if !tie {
             run.sort_unstable_by_key(|&p| exact(p));
             let mut current = i as u32 + 1;
             for t in 0..run.len() {
