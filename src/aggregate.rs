@@ -75,28 +75,6 @@ struct Child<'a> {
     /// None when every value is there.
     validity: Option<&'a polars_arrow::bitmap::Bitmap>,
     weight: f64,
-    /// Its place among its parent's children.
-    index: usize,
-}
-
-/// Bits `start..start + n` of `bits` as booleans, into `reuse`'s allocation.
-fn bools(
-    bits: &polars_arrow::bitmap::Bitmap,
-    start: usize,
-    n: usize,
-    reuse: Option<Vec<bool>>,
-) -> Vec<bool> {
-    let mut out = reuse.unwrap_or_default();
-    let words = crate::normalise::words(&bits.clone().sliced(start, n));
-    out.clear();
-    out.resize(words.len() * 64, false);
-    for (bools, word) in out.chunks_exact_mut(64).zip(words) {
-        for (k, b) in bools.iter_mut().enumerate() {
-            *b = word >> k & 1 == 1;
-        }
-    }
-    out.truncate(n);
-    out
 }
 
 /// The score and present-children count of one parent node, row by row with the float
@@ -121,29 +99,24 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
         .collect::<PolarsResult<_>>()?;
     let children: Vec<Child> = chunked
         .iter()
-        .enumerate()
-        .map(|(index, (c, weight))| {
+        .map(|(c, weight)| {
             let array = c.downcast_iter().next().expect("one chunk");
             Child {
                 values: array.values().as_slice(),
                 validity: array.validity().filter(|v| v.unset_bits() > 0),
                 weight: *weight,
-                index,
             }
         })
         .collect();
-    // Zero-weight children would turn 0·ln(0) or 0·∞ into NaN: they take no part in the mean.
-    let weighted: Vec<&Child> = children.iter().filter(|c| c.weight != 0.0).collect();
     let mean = rule.mean;
     let required = required_children(rule.min_share, children.len()) as u32;
     let mut scores = vec![0.0; height];
     let mut counts = vec![0u32; height];
     // Whether each row has a score, eight rows a byte (a block's rows fill whole bytes).
     let mut available = vec![0u8; height.div_ceil(8)];
-    // Rows a block at a time, so that a block's columns stay in cache across the passes;
-    // each sum accumulated a child at a time over the block (loops the compiler
-    // vectorises), in the same order for every row. Blocks in parallel: a level of
-    // fewer parents than cores (an index, three dimensions) left cores idle.
+    // Rows a block at a time, so that a block's columns stay in cache across the passes,
+    // in the same order for every row. Blocks in parallel: a level of fewer parents than
+    // cores (an index, three dimensions) left cores idle.
     use rayon::prelude::*;
     let blocks = scores
         .par_chunks_mut(BLOCK)
@@ -151,101 +124,40 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
         .zip(available.par_chunks_mut(BLOCK / 8))
         .enumerate()
         .with_min_len(4);
-    let presences = || -> Vec<Option<Vec<bool>>> { vec![None; children.len()] };
-    blocks.for_each_init(presences, |presence, (b, ((scores, counts), available))| {
+    blocks.for_each(|(b, ((scores, counts), available))| {
         let start = b * BLOCK;
         let n = scores.len();
-        fn rows<'a>(c: &Child<'a>, start: usize, n: usize) -> &'a [f64] {
-            &c.values[start..start + n]
+        // Each child's rows of the block, and which are there, read from its validity
+        // once (iterating bits, three times over, was most of the aggregation's time).
+        let rows: Vec<Rows> = children
+            .iter()
+            .map(|c| Rows {
+                values: &c.values[start..start + n],
+                valid: c
+                    .validity
+                    .map(|v| crate::normalise::words(&v.clone().sliced(start, n))),
+                weight: c.weight,
+            })
+            .collect();
+        // A present child's term, `term(x, w)`: one closure per mean, so that each is
+        // compiled into the loops that sum it.
+        macro_rules! sums {
+            ($term:expr) => {
+                if rows.len() <= FOLD_MAX {
+                    folded(&rows, $term, counts)
+                } else {
+                    pairwise(&rows, $term, counts)
+                }
+            };
         }
-        // Each child's presence in the block, read from its validity once (iterating
-        // bits, three times over, was most of the aggregation's time): as words for
-        // the folds, as booleans for the pairwise sums.
-        let folds = children.len() <= FOLD_MAX;
-        if !folds {
-            for (c, present) in children.iter().zip(presence.iter_mut()) {
-                *present = c.validity.map(|v| bools(v, start, n, present.take()));
+        let (terms, weight_present) = match mean {
+            Mean::Arithmetic => sums!(|x: f64, w: f64| x * w),
+            Mean::Power(p) => {
+                let p = Power::of(p);
+                sums!(move |x: f64, w: f64| p.apply(x) * w)
             }
-        }
-        let valid = |c: &Child<'_>| presence[c.index].as_deref();
-        // A child's term of the sum, unmasked.
-        let term = |c: &Child<'_>, out: &mut [f64]| {
-            let w = c.weight;
-            match mean {
-                Mean::Arithmetic => fill(out, rows(c, start, n), |x| x * w),
-                Mean::Power(p) => {
-                    power(out, rows(c, start, n), p);
-                    out.iter_mut().for_each(|t| *t *= w);
-                }
-                Mean::Geometric => fill(out, rows(c, start, n), |x| x.log(std::f64::consts::E) * w),
-                Mean::Harmonic => fill(out, rows(c, start, n), |x| w / x),
-            }
-        };
-        let (terms, weight_present) = if folds {
-            let columns: Vec<Folded> = children
-                .iter()
-                .map(|c| Folded {
-                    values: rows(c, start, n),
-                    valid: c
-                        .validity
-                        .map(|v| crate::normalise::words(&v.clone().sliced(start, n))),
-                    weight: c.weight,
-                })
-                .collect();
-            // Each term computed where it is summed, with `term`'s operations (and
-            // `power`'s choice among them).
-            macro_rules! fold {
-                ($term:expr) => {
-                    folded(&columns, $term, counts)
-                };
-            }
-            match mean {
-                Mean::Arithmetic => fold!(|x: f64, w: f64| x * w),
-                Mean::Power(1.0) => fold!(|x: f64, w: f64| x * w),
-                Mean::Power(0.5) => fold!(|x: f64, w: f64| x.sqrt() * w),
-                Mean::Power(p) if p.fract() == 0.0 && p > 1.0 && p < 10.0 => {
-                    let times = p as u8;
-                    fold!(move |x: f64, w: f64| {
-                        let mut o = x;
-                        for _ in 1..times {
-                            o *= x;
-                        }
-                        o * w
-                    })
-                }
-                Mean::Power(p) => fold!(move |x: f64, w: f64| x.powf(p) * w),
-                Mean::Geometric => fold!(|x: f64, w: f64| x.log(std::f64::consts::E) * w),
-                Mean::Harmonic => fold!(|x: f64, w: f64| w / x),
-            }
-        } else {
-            let terms = sum(weighted.len(), n, |k, out| {
-                let c = weighted[k];
-                term(c, out);
-                if let Some(valid) = valid(c) {
-                    for (t, &ok) in out.iter_mut().zip(valid) {
-                        *t = if ok { *t } else { 0.0 };
-                    }
-                }
-            });
-            let weight_present = sum(children.len(), n, |k, out| {
-                let c = &children[k];
-                match valid(c) {
-                    Some(valid) => {
-                        fill_from(out, valid.iter(), |&ok| if ok { c.weight } else { 0.0 });
-                    }
-                    None => out.iter_mut().for_each(|t| *t = c.weight),
-                }
-            });
-            for c in &children {
-                match valid(c) {
-                    Some(valid) => counts
-                        .iter_mut()
-                        .zip(valid)
-                        .for_each(|(n, &ok)| *n += ok as u32),
-                    None => counts.iter_mut().for_each(|n| *n += 1),
-                }
-            }
-            (terms, weight_present)
+            Mean::Geometric => sums!(|x: f64, w: f64| x.log(std::f64::consts::E) * w),
+            Mean::Harmonic => sums!(|x: f64, w: f64| w / x),
         };
         match mean {
             Mean::Arithmetic => quotient(scores, &terms, &weight_present, |t, wp| t / wp),
@@ -257,8 +169,8 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
             Mean::Geometric => quotient(scores, &terms, &weight_present, |t, wp| (t / wp).exp()),
             Mean::Harmonic => quotient(scores, &terms, &weight_present, |t, wp| wp / t),
         }
-        let rows = counts.chunks(8).zip(weight_present.chunks(8));
-        for (byte, (counts, weight_present)) in available.iter_mut().zip(rows) {
+        let eights = counts.chunks(8).zip(weight_present.chunks(8));
+        for (byte, (counts, weight_present)) in available.iter_mut().zip(eights) {
             *byte = counts
                 .iter()
                 .zip(weight_present)
@@ -276,8 +188,8 @@ fn parent_columns(plan: &Plan, node: &Node, frame: &DataFrame) -> PolarsResult<[
     ])
 }
 
-/// One child's rows of a block, for [`folded`].
-struct Folded<'a> {
+/// One child's rows of a block.
+struct Rows<'a> {
     values: &'a [f64],
     /// Which rows are there, 64 to a word; None when all are.
     valid: Option<Vec<u64>>,
@@ -291,7 +203,7 @@ struct Folded<'a> {
 /// child over sums in memory, and one more to compute its terms, loaded and stored
 /// each sum once per child. `term(x, w)` is a present child's term.
 fn folded(
-    children: &[Folded<'_>],
+    children: &[Rows<'_>],
     term: impl Fn(f64, f64) -> f64 + Copy,
     counts: &mut [u32],
 ) -> (Vec<f64>, Vec<f64>) {
@@ -324,7 +236,7 @@ fn folded(
 /// [`folded`]'s sums for rows `start..start + L`.
 #[inline]
 fn fold_rows<const L: usize>(
-    children: &[Folded<'_>],
+    children: &[Rows<'_>],
     start: usize,
     term: impl Fn(f64, f64) -> f64,
 ) -> ([f64; L], [f64; L], [u32; L]) {
@@ -375,6 +287,53 @@ fn fold_rows<const L: usize>(
     (sums, weights, counts)
 }
 
+/// The same sums for parents of more than [`FOLD_MAX`] children, each summed by [`sum`]
+/// (pairwise), the counts left to right.
+fn pairwise(
+    children: &[Rows<'_>],
+    term: impl Fn(f64, f64) -> f64 + Copy,
+    counts: &mut [u32],
+) -> (Vec<f64>, Vec<f64>) {
+    let n = counts.len();
+    // Zero-weight children would turn 0·ln(0) or 0·∞ into NaN: they take no part in the mean.
+    let weighted: Vec<&Rows> = children.iter().filter(|c| c.weight != 0.0).collect();
+    let terms = sum(weighted.len(), n, |k, out| {
+        let c = weighted[k];
+        fill(out, c.values, |x| term(x, c.weight));
+        if let Some(valid) = &c.valid {
+            for (r, t) in out.iter_mut().enumerate() {
+                *t = if present(valid, r) { *t } else { 0.0 };
+            }
+        }
+    });
+    let weight_present = sum(children.len(), n, |k, out| {
+        let c = &children[k];
+        match &c.valid {
+            Some(valid) => fill_from(
+                out,
+                0..n,
+                |r| if present(valid, r) { c.weight } else { 0.0 },
+            ),
+            None => out.fill(c.weight),
+        }
+    });
+    for c in children {
+        match &c.valid {
+            Some(valid) => counts
+                .iter_mut()
+                .enumerate()
+                .for_each(|(r, n)| *n += present(valid, r) as u32),
+            None => counts.iter_mut().for_each(|n| *n += 1),
+        }
+    }
+    (terms, weight_present)
+}
+
+/// Whether bit `r` of `words` is set.
+fn present(words: &[u64], r: usize) -> bool {
+    words[r / 64] >> (r % 64) & 1 == 1
+}
+
 /// Rows per block of [`parent_columns`]: a block's column is 16 KiB, its sums and counts stay
 /// in the first-level cache.
 const BLOCK: usize = 2048;
@@ -400,23 +359,50 @@ fn quotient(out: &mut [f64], terms: &[f64], weight_present: &[f64], f: impl Fn(f
     }
 }
 
-/// `out[r] = values[r]` to the power `e`, as polars computes it (and as scores were
-/// computed when they were polars expressions): the square root for 0.5, repeated
-/// products for whole powers from 2 to 9, `powf` otherwise.
+/// `out[r] = values[r]` to the power `e` (see [`Power`]).
 fn power(out: &mut [f64], values: &[f64], e: f64) {
-    if e == 1.0 {
-        out.copy_from_slice(values);
-    } else if e == 0.5 {
-        fill(out, values, f64::sqrt);
-    } else if e.fract() == 0.0 && e > 1.0 && e < 10.0 {
-        out.copy_from_slice(values);
-        for _ in 1..e as u8 {
-            for (o, &x) in out.iter_mut().zip(values) {
-                *o *= x;
-            }
+    let p = Power::of(e);
+    fill(out, values, |x| p.apply(x));
+}
+
+/// How a value is raised to a power, as polars computes it (and as scores were computed
+/// when they were polars expressions): the square root for 0.5, repeated products for
+/// whole powers from 2 to 9, `powf` otherwise.
+#[derive(Clone, Copy)]
+enum Power {
+    One,
+    Sqrt,
+    Times(u8),
+    Powf(f64),
+}
+
+impl Power {
+    fn of(e: f64) -> Power {
+        if e == 1.0 {
+            Power::One
+        } else if e == 0.5 {
+            Power::Sqrt
+        } else if e.fract() == 0.0 && e > 1.0 && e < 10.0 {
+            Power::Times(e as u8)
+        } else {
+            Power::Powf(e)
         }
-    } else {
-        fill(out, values, |x| x.powf(e));
+    }
+
+    #[inline]
+    fn apply(self, x: f64) -> f64 {
+        match self {
+            Power::One => x,
+            Power::Sqrt => x.sqrt(),
+            Power::Times(k) => {
+                let mut o = x;
+                for _ in 1..k {
+                    o *= x;
+                }
+                o
+            }
+            Power::Powf(e) => x.powf(e),
+        }
     }
 }
 
