@@ -618,9 +618,9 @@ const DIGIT: u32 = 11;
 /// groups of more than 131,072 values, so that merged values stay rare); NaN takes the
 /// last key. The key sits above the value's position in one u64 and the radix sort
 /// orders those; runs of equal keys (ties, and values too close to tell apart in 22
-/// bits) are then ordered by their values. A range
-/// that cannot be scaled (a single value, or one wider than the largest float) gives
-/// every value the key 0: one run, sorted by value, and still exact.
+/// bits) are then ordered by their values. A range that cannot be scaled (a single
+/// value, or one wider than the largest float) gives every value the key 0: one run,
+/// sorted by value, and still exact.
 fn rank_group(
     values: &[f64],
     entries: &mut Vec<u64>,
