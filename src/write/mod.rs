@@ -864,9 +864,31 @@ impl<W: Write + Send> ParallelParquet<W> {
 
     /// Adds `df` (any number of rows), in row groups of at most ROW_GROUP rows.
     fn push(&mut self, df: &mut DataFrame) -> PolarsResult<()> {
+        if df.should_rechunk() {
+            // Columns chunked differently (the RCI persons: the survey's columns beside
+            // the scores): polars would first copy the whole table into one chunk per
+            // column (half a gigabyte on 10 million respondents, the run's peak) and split
+            // that; the same row groups are sliced and made contiguous one at a time.
+            for (offset, len) in even_parts(df.height()) {
+                let mut part = df.slice(offset as i64, len);
+                part.rechunk_mut_par();
+                self.queue(part)?;
+            }
+            return Ok(());
+        }
         let mut chunked = polars::frame::chunk_df_for_writing(df, ROW_GROUP)?.into_owned();
-        self.pending
-            .extend(chunked.split_chunks().filter(|part| part.height() > 0));
+        for part in chunked.split_chunks() {
+            self.queue(part)?;
+        }
+        Ok(())
+    }
+
+    /// Adds one single-chunk row group, encoding a few at a time (all of a large table's
+    /// pages at once were hundreds of megabytes).
+    fn queue(&mut self, part: DataFrame) -> PolarsResult<()> {
+        if part.height() > 0 {
+            self.pending.push(part);
+        }
         if self.pending.len() >= 2 * rayon::current_num_threads().max(1) {
             self.flush()?;
         }
@@ -1044,6 +1066,20 @@ fn write_parquet(df: &mut DataFrame, file: File) -> PolarsResult<()> {
     let mut w = ParallelParquet::new(BufWriter::new(file), df.schema())?;
     w.push(df)?;
     w.finish()
+}
+
+/// The row groups (offset, rows) polars makes of a table of `height` rows in one chunk
+/// per column (`chunk_df_for_writing`): as many as whole ROW_GROUPs fit, of equal size,
+/// the last taking the remainder; one when fewer than two fit.
+fn even_parts(height: usize) -> Vec<(usize, usize)> {
+    let n = height / ROW_GROUP;
+    if n <= 1 {
+        return vec![(0, height)];
+    }
+    let size = height / n;
+    (0..n)
+        .map(|i| (i * size, if i == n - 1 { height - i * size } else { size }))
+        .collect()
 }
 
 /// Rows per Parquet row group of the tidy table (polars' own default).
@@ -1339,6 +1375,49 @@ mod tests {
             let (ours, theirs) = both(&mut df);
             assert!(ours == theirs, "{rows} rows: the files differ");
         }
+    }
+
+    /// A table whose columns are chunked differently (the RCI persons: the survey's
+    /// columns beside the scores) is written in the row groups polars makes of it, though
+    /// sliced one row group at a time rather than copied whole into single chunks.
+    #[test]
+    fn parquet_of_misaligned_chunks_is_polars_own() {
+        for rows in [
+            1000,
+            ROW_GROUP - 1,
+            ROW_GROUP + 5,
+            2 * ROW_GROUP + 7,
+            3 * ROW_GROUP + 54_321,
+        ] {
+            // Integers in uneven chunks, strings in one.
+            let mut ints = Series::new("ints".into(), Vec::<i64>::new());
+            let mut at = 0;
+            for (k, len) in [300, 120_000, 1, 300_000, 7_000].iter().cycle().enumerate() {
+                let len = (*len).min(rows - at);
+                let piece: Vec<i64> = (at..at + len)
+                    .map(|i| (i % 1000) as i64 + k as i64)
+                    .collect();
+                ints.append(&Series::new("ints".into(), piece)).unwrap();
+                at += len;
+                if at == rows {
+                    break;
+                }
+            }
+            let labels: Vec<String> = (0..rows).map(|i| format!("T{}", i % 37)).collect();
+            let mut df = DataFrame::new(
+                rows,
+                vec![ints.into_column(), Column::new("labels".into(), labels)],
+            )
+            .unwrap();
+            assert!(df.should_rechunk(), "{rows} rows: chunks aligned");
+            let (ours, theirs) = both(&mut df);
+            assert!(ours == theirs, "{rows} rows: the files differ");
+        }
+        assert_eq!(even_parts(10), [(0, 10)]);
+        assert_eq!(
+            even_parts(2 * ROW_GROUP + 1),
+            [(0, ROW_GROUP), (ROW_GROUP, ROW_GROUP + 1)]
+        );
     }
 
     #[test]
