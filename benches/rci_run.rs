@@ -79,7 +79,7 @@ fn main() {
 
     let run = run_named(&with, &dir.join("out"));
     println!(
-        "run, {bootstrap} replicates: {:.2} s wall, peak {:.0} MiB (targets ≤ 6 s, ≤ 2048 MiB); {}",
+        "run, {bootstrap} replicates: {:.2} s wall, peak {:.0} MiB (targets ≤ 6 s, ≤ 2 GB = 1,907 MiB); {}",
         run.wall,
         run.peak_mib,
         run.stages_text()
