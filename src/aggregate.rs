@@ -548,6 +548,7 @@ pub fn ranks_of(plan: &Plan, frame: &DataFrame, nodes: &[Node]) -> PolarsResult<
                     &b.values[w[0]..w[1]],
                     &mut b.entries,
                     &mut b.scratch,
+                    &mut b.levels,
                     local_bits,
                     &mut b.local[w[0]..w[1]],
                 );
@@ -603,6 +604,7 @@ struct RankBuffers {
     local: Vec<u32>,
     entries: Vec<u64>,
     scratch: Vec<u64>,
+    levels: Levels,
 }
 
 /// Bits of a radix digit: 2,048 counters, which stay in the first-level cache.
@@ -620,11 +622,13 @@ const DIGIT: u32 = 11;
 /// orders those; runs of equal keys (ties, and values too close to tell apart in 22
 /// bits) are then ordered by their values. A range that cannot be scaled (a single
 /// value, or one wider than the largest float) gives every value the key 0: one run,
-/// sorted by value, and still exact.
+/// sorted by value, and still exact. A group of few distinct values is first offered to
+/// [`Levels::rank`], which ranks it without sorting.
 fn rank_group(
     values: &[f64],
     entries: &mut Vec<u64>,
     scratch: &mut Vec<u64>,
+    levels: &mut Levels,
     local_bits: u32,
     rank: &mut [u32],
 ) -> usize {
@@ -632,6 +636,11 @@ fn rank_group(
         rank.fill(0); // Nothing to rank.
         return 0;
     };
+    if values.len() >= 2 * LEVELS
+        && let Some(ranked) = levels.rank(values, (low, high), rank)
+    {
+        return ranked;
+    }
     let digits = if values.len() <= 1 << 17 { 2 } else { 3 };
     let key_bits = (DIGIT * digits).min(64 - local_bits);
     // The largest key is NaN's, which sorts last; values' keys stop one below.
@@ -702,6 +711,84 @@ fn rank_group(
         i = j;
     }
     ranked
+}
+
+/// The buckets of [`Levels::rank`]: their counts and first values stay in the
+/// first-level cache.
+const LEVELS: usize = 4096;
+
+/// Per bucket of [`Levels::rank`], and one more for values that take no place: a count
+/// then a place, and the first value.
+struct Levels {
+    counts: Vec<u32>,
+    firsts: Vec<f64>,
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Levels {
+            counts: vec![0; LEVELS + 1],
+            firsts: vec![0.0; LEVELS + 1],
+        }
+    }
+}
+
+impl Levels {
+    /// Ranks a group whose distinct values fall in distinct buckets of [`LEVELS`] across
+    /// its range, without sorting it — published decimals: a year's life expectancies
+    /// take about a hundred values, a rate in percent a few hundred. A first pass counts
+    /// the values per bucket (the same monotone key as [`rank_group`]'s, of 12 bits) and
+    /// checks that each bucket holds one value; each bucket's place is then one more
+    /// than the count before it, and a second pass gives each value its bucket's place.
+    /// None (the radix sort then ranks the group) as soon as a block of values finds a
+    /// bucket with two different values: continuous values do within a few hundred.
+    /// Both passes are without branches on the values, whose order is random.
+    fn rank(&mut self, values: &[f64], (low, high): (f64, f64), rank: &mut [u32]) -> Option<usize> {
+        let top = (LEVELS - 1) as f64;
+        let scale = top / (high - low);
+        if !scale.is_finite() {
+            return None;
+        }
+        let key = Key {
+            high,
+            scale,
+            top: LEVELS as u64 - 1,
+        };
+        // NaN (no place) goes to the last bucket, LEVELS.
+        let bucket = move |v: f64| {
+            if v.is_nan() {
+                LEVELS
+            } else {
+                key.of(v) as usize
+            }
+        };
+        let Levels { counts, firsts } = self;
+        counts.fill(0);
+        let mut mixed = false;
+        for block in values.chunks(512) {
+            for &v in block {
+                let b = bucket(v);
+                let c = counts[b];
+                let first = if c == 0 { v } else { firsts[b] };
+                firsts[b] = first;
+                // -0 equals +0 here, as the ranks want; NaN's bucket is not checked.
+                mixed |= first != v && !v.is_nan();
+                counts[b] = c + 1;
+            }
+            if mixed {
+                return None;
+            }
+        }
+        let mut place = 1;
+        for c in &mut counts[..LEVELS] {
+            (*c, place) = (place, place + *c);
+        }
+        counts[LEVELS] = 0;
+        for (&v, r) in values.iter().zip(rank.iter_mut()) {
+            *r = counts[bucket(v)];
+        }
+        Some(place as usize - 1)
+    }
 }
 
 /// How a value maps to its sort key (see [`rank_group`]).
@@ -1029,6 +1116,108 @@ mod tests {
                 .collect();
             assert_eq!(got, expected, "{n} rows, spread {spread}");
         }
+    }
+
+    /// The ranks of `values` (NaN: no place) by counting the larger ones.
+    fn naive_ranks(values: &[f64]) -> Vec<u32> {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        values
+            .iter()
+            .map(|&v| {
+                if v.is_nan() {
+                    0
+                } else {
+                    1 + sorted.partition_point(|&w| w + 0.0 > v + 0.0) as u32
+                }
+            })
+            .collect()
+    }
+
+    /// Few distinct values are ranked by counting, exactly (ties, -0 and +0, the range's
+    /// ends, values that take no place); a group where two different values share a
+    /// bucket, however late, or without a usable range, is left to the radix sort.
+    #[test]
+    fn levels_rank_few_distinct_values_or_decline() {
+        let mut rng = crate::stats::Rng::new(9);
+        let n = 20_000;
+        // Published decimals: 0.0 to 99.9 in tenths, and the ends of the range.
+        let decimals: Vec<f64> = (0..n)
+            .map(|i| match i % 97 {
+                0 => f64::NAN,
+                1 => -0.0,
+                2 => 0.0,
+                3 => 99.9,
+                _ => (rng.uniform() * 1000.0).floor() / 10.0,
+            })
+            .collect();
+        let range = |v: &[f64]| crate::normalise::range(v).unwrap();
+        let mut levels = Levels::default();
+        let mut rank = vec![u32::MAX; n];
+        let placed = levels.rank(&decimals, range(&decimals), &mut rank);
+        assert_eq!(placed, Some(n - n.div_ceil(97)));
+        assert_eq!(rank, naive_ranks(&decimals));
+        // The table is reused from group to group.
+        let few: Vec<f64> = (0..n).map(|i| [3.5, -1.25, 7.0][i % 3]).collect();
+        assert_eq!(levels.rank(&few, range(&few), &mut rank), Some(n));
+        assert_eq!(rank, naive_ranks(&few));
+        // A value a little off a published one, in its bucket, near the end: declined.
+        let mut late = decimals.clone();
+        late[n - 3] = 42.5 + 1e-9;
+        late[n - 2] = 42.5;
+        assert_eq!(levels.rank(&late, range(&late), &mut rank), None);
+        // Continuous values, one value, a range wider than the largest float: declined.
+        let continuous: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
+        assert_eq!(
+            levels.rank(&continuous, range(&continuous), &mut rank),
+            None
+        );
+        let one = vec![2.0; n];
+        assert_eq!(levels.rank(&one, range(&one), &mut rank), None);
+        let wide: Vec<f64> = (0..n).map(|i| [f64::MAX, -f64::MAX][i % 2]).collect();
+        assert_eq!(levels.rank(&wide, range(&wide), &mut rank), None);
+        // Through `ranks`: years large enough to be counted, with unranked territories.
+        let plan = plan::test_plan(RANKED);
+        let years: Vec<i64> = (0..n).map(|i| 2020 + (i % 2) as i64).collect();
+        let ids: Vec<String> = (0..n)
+            .map(|i| {
+                if i % 89 == 4 {
+                    "W".into()
+                } else {
+                    format!("T{i}")
+                }
+            })
+            .collect();
+        let x: Vec<Option<f64>> = decimals
+            .iter()
+            .map(|&v| (!v.is_nan()).then_some(v))
+            .collect();
+        let mut columns = vec![
+            Column::new(TERRITORY_ID.into(), ids.clone()),
+            Column::new(YEAR.into(), years.clone()),
+        ];
+        for node in &plan.nodes {
+            columns.push(Column::new(node.id.as_str().into(), x.clone()));
+        }
+        let df = DataFrame::new(n, columns).unwrap();
+        let got: Vec<Option<u32>> = super::ranks(&plan, &df).unwrap().columns[0]
+            .u32()
+            .unwrap()
+            .iter()
+            .collect();
+        let mut expected = vec![None; n];
+        for year in [2020, 2021] {
+            let rows: Vec<usize> = (0..n).filter(|&i| years[i] == year).collect();
+            let takes = |i: usize| ids[i] != "W" && x[i].is_some();
+            let values: Vec<f64> = rows
+                .iter()
+                .map(|&i| if takes(i) { decimals[i] } else { f64::NAN })
+                .collect();
+            for (&i, r) in rows.iter().zip(naive_ranks(&values)) {
+                expected[i] = (r > 0).then_some(r);
+            }
+        }
+        assert_eq!(got, expected);
     }
 
     /// Ranks equal those of a comparison sort on a year of more than 131,072 values (keys
