@@ -1064,20 +1064,48 @@ mod tests {
         }
     }
 
+    /// `n` territory ids, "W" (unranked in `RANKED`) where `unranked`.
+    fn territory_ids(n: usize, unranked: impl Fn(usize) -> bool) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                if unranked(i) {
+                    "W".into()
+                } else {
+                    format!("T{i}")
+                }
+            })
+            .collect()
+    }
+
+    /// The first node's ranks when every node of `plan` holds `x`.
+    fn first_node_ranks<S: AsRef<str>>(
+        plan: &Plan,
+        ids: &[S],
+        years: &[i64],
+        x: &[Option<f64>],
+    ) -> Vec<Option<u32>> {
+        let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+        let mut columns = vec![
+            Column::new(TERRITORY_ID.into(), ids),
+            Column::new(YEAR.into(), years),
+        ];
+        for node in &plan.nodes {
+            columns.push(Column::new(node.id.as_str().into(), x));
+        }
+        let df = DataFrame::new(x.len(), columns).unwrap();
+        super::ranks(plan, &df).unwrap().columns[0]
+            .u32()
+            .unwrap()
+            .iter()
+            .collect()
+    }
+
     #[test]
     fn ranks_equal_naive_counts() {
         let plan = plan::test_plan(RANKED);
         let mut rng = crate::stats::Rng::new(3);
         for (n, spread) in [(7, 1e6), (700, 1e6), (9000, 1e6), (9000, 1e-9), (9000, 0.0)] {
-            let ids: Vec<String> = (0..n)
-                .map(|i| {
-                    if i % 97 == 5 {
-                        "W".into()
-                    } else {
-                        format!("T{i}")
-                    }
-                })
-                .collect();
+            let ids = territory_ids(n, |i| i % 97 == 5);
             // Years of very different sizes, not in order.
             let years: Vec<i64> = (0..n)
                 .map(|i| [2021, 2020, 2020, 2022, 2020][i % 5])
@@ -1093,16 +1121,7 @@ mod tests {
                     _ => Some(50.0 + rng.uniform() * spread),
                 })
                 .collect();
-            let mut columns = vec![
-                Column::new(TERRITORY_ID.into(), ids.clone()),
-                Column::new(YEAR.into(), years.clone()),
-            ];
-            for node in &plan.nodes {
-                columns.push(Column::new(node.id.as_str().into(), x.clone()));
-            }
-            let df = DataFrame::new(n, columns).unwrap();
-            let ranks = super::ranks(&plan, &df).unwrap().columns;
-            let got: Vec<Option<u32>> = ranks[0].u32().unwrap().iter().collect();
+            let got = first_node_ranks(&plan, &ids, &years, &x);
             let ranked = |i: usize| ids[i] != "W" && x[i].is_some();
             let expected: Vec<Option<u32>> = (0..n)
                 .map(|i| {
@@ -1179,32 +1198,12 @@ mod tests {
         // Through `ranks`: years large enough to be counted, with unranked territories.
         let plan = plan::test_plan(RANKED);
         let years: Vec<i64> = (0..n).map(|i| 2020 + (i % 2) as i64).collect();
-        let ids: Vec<String> = (0..n)
-            .map(|i| {
-                if i % 89 == 4 {
-                    "W".into()
-                } else {
-                    format!("T{i}")
-                }
-            })
-            .collect();
+        let ids = territory_ids(n, |i| i % 89 == 4);
         let x: Vec<Option<f64>> = decimals
             .iter()
             .map(|&v| (!v.is_nan()).then_some(v))
             .collect();
-        let mut columns = vec![
-            Column::new(TERRITORY_ID.into(), ids.clone()),
-            Column::new(YEAR.into(), years.clone()),
-        ];
-        for node in &plan.nodes {
-            columns.push(Column::new(node.id.as_str().into(), x.clone()));
-        }
-        let df = DataFrame::new(n, columns).unwrap();
-        let got: Vec<Option<u32>> = super::ranks(&plan, &df).unwrap().columns[0]
-            .u32()
-            .unwrap()
-            .iter()
-            .collect();
+        let got = first_node_ranks(&plan, &ids, &years, &x);
         let mut expected = vec![None; n];
         for year in [2020, 2021] {
             let rows: Vec<usize> = (0..n).filter(|&i| years[i] == year).collect();
@@ -1242,19 +1241,7 @@ mod tests {
             })
             .collect();
         let ids: Vec<String> = (0..n).map(|i| format!("T{i}")).collect();
-        let mut columns = vec![
-            Column::new(TERRITORY_ID.into(), ids),
-            Column::new(YEAR.into(), years.clone()),
-        ];
-        for node in &plan.nodes {
-            columns.push(Column::new(node.id.as_str().into(), x.clone()));
-        }
-        let df = DataFrame::new(n, columns).unwrap();
-        let got: Vec<Option<u32>> = super::ranks(&plan, &df).unwrap().columns[0]
-            .u32()
-            .unwrap()
-            .iter()
-            .collect();
+        let got = first_node_ranks(&plan, &ids, &years, &x);
         let mut expected = vec![None; n];
         for year in [2019, 2020] {
             let mut rows: Vec<usize> = (0..n)
@@ -1380,16 +1367,7 @@ aggregation = { method = "arithmetic", min_share = 0.7 }
             Some(0.0),
             Some(1.0),
         ];
-        let mut columns = vec![
-            Column::new(TERRITORY_ID.into(), ids),
-            Column::new(YEAR.into(), years),
-        ];
-        for node in &plan.nodes {
-            columns.push(Column::new(node.id.as_str().into(), x));
-        }
-        let df = DataFrame::new(ids.len(), columns).unwrap();
-        let ranks = super::ranks(&plan, &df).unwrap().columns;
-        let got: Vec<Option<u32>> = ranks[0].u32().unwrap().iter().collect();
+        let got = first_node_ranks(&plan, &ids, &years, &x);
         // 2020: B 7 first, A and C 5 share 2nd, W hidden, D missing; 2021: C 1 first,
         // −0 and +0 tie for 2nd.
         assert_eq!(
