@@ -1050,9 +1050,7 @@ mod tests {
         [[indicator]]\nid = \"x\"\ncomponent = \"c\"\ndirection = \"higher_is_better\"\n\
         goalposts = \"observed\"\n";
 
-    /// Ranks equal those counted naively (1 + the number of better values in the year)
-    /// on values spread widely (every digit sorted), clustered (runs equal in their leading
-    /// bits, a few ulps apart), tied, signed zeros and negatives, years large and small.
+    /// `nonzero` builds the same bitmap as testing each value.
     #[test]
     fn nonzero_bits_equal_testing_each_value() {
         for len in [0, 1, 7, 8, 9, 64, 65, 1000] {
@@ -1100,6 +1098,9 @@ mod tests {
             .collect()
     }
 
+    /// Ranks equal those counted naively (1 + the number of better values in the year)
+    /// on values spread widely (every digit sorted), clustered (runs equal in their leading
+    /// bits, a few ulps apart), tied, signed zeros and negatives, years large and small.
     #[test]
     fn ranks_equal_naive_counts() {
         let plan = plan::test_plan(RANKED);

@@ -164,7 +164,6 @@ pub struct MissingRule {
     pub missing_scores: usize,
 }
 
-/// The index part of the manifest.
 /// How many distinct values `ids` holds (a missing one counted as a value, as polars'
 /// `n_unique` does). A territory's rows usually follow one another: only the first of
 /// each run of equal ids is hashed (hashing every row was 10 ms of a national panel).
@@ -188,6 +187,7 @@ fn distinct_count(ids: &StringChunked) -> usize {
     seen.len()
 }
 
+/// The index part of the manifest.
 pub fn index_manifest_of(
     plan: &Plan,
     computed: &Computed,
