@@ -644,16 +644,12 @@ fn rank_group(
     let digits = if values.len() <= 1 << 17 { 2 } else { 3 };
     let key_bits = (DIGIT * digits).min(64 - local_bits);
     // The largest key is NaN's, which sorts last; values' keys stop one below.
-    let top = ((1u64 << key_bits) - 2) as f64;
-    // Monotone: a larger value never gets a larger key (subtraction and multiplication
-    // by a positive number round monotonically, and so does truncation).
-    let scale = top / (high - low);
-    let scale = if scale.is_finite() { scale } else { 0.0 };
-    let key = Key {
+    let top = (1u64 << key_bits) - 2;
+    let key = Key::spanning((low, high), top).unwrap_or(Key {
         high,
-        scale,
-        top: top as u64,
-    };
+        scale: 0.0,
+        top,
+    });
     let ranked = if digits == 2 {
         let (counts, ranked) = keyed::<2>(values, key, local_bits, entries);
         radix_sort(entries, scratch, local_bits, &counts);
@@ -744,16 +740,7 @@ impl Levels {
     /// bucket with two different values: continuous values do within a few hundred.
     /// Both passes are without branches on the values, whose order is random.
     fn rank(&mut self, values: &[f64], (low, high): (f64, f64), rank: &mut [u32]) -> Option<usize> {
-        let top = (LEVELS - 1) as f64;
-        let scale = top / (high - low);
-        if !scale.is_finite() {
-            return None;
-        }
-        let key = Key {
-            high,
-            scale,
-            top: LEVELS as u64 - 1,
-        };
+        let key = Key::spanning((low, high), LEVELS as u64 - 1)?;
         // NaN (no place) goes to the last bucket, LEVELS.
         let bucket = move |v: f64| {
             if v.is_nan() {
@@ -800,6 +787,15 @@ struct Key {
 }
 
 impl Key {
+    /// The key that maps `low..=high` onto `0..=top`, the largest value to 0; None when
+    /// the range cannot be scaled (a single value, or one wider than the largest float).
+    /// Monotone: a larger value never gets a larger key (subtraction and multiplication
+    /// by a positive number round monotonically, and so does truncation).
+    fn spanning((low, high): (f64, f64), top: u64) -> Option<Key> {
+        let scale = top as f64 / (high - low);
+        scale.is_finite().then_some(Key { high, scale, top })
+    }
+
     /// Through i64: the keys fit, and the conversion is one instruction.
     #[inline]
     fn of(self, v: f64) -> u64 {
